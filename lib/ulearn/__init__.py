@@ -1,0 +1,78 @@
+"""ulearn: machine learning on the microcontroller.
+
+    import ulearn
+    m = ulearn.load("fan.mpy")      # or a raw blob file, e.g. "fan.ulb"
+    m.predict(x, out)               # fills `out`, returns the class (or score)
+    m.info()
+    ulearn.backend()                # which GEMM/dot provider runs: native, ulab, viper or python
+"""
+
+__version__ = "0.1.0"
+
+# blob kind -> module that provides from_blob(blob, source); imported only when needed, so a
+# board that carries only the SVM does not need the int8 runtime (and the other way round).
+_LOADERS = {
+    1: "ulearn.nn.model",
+    2: "ulearn.svm.model",
+    3: "ulearn.svm.model",
+    4: "ulearn.svm.model",
+    5: "ulearn.features.spec",
+}
+
+
+def backend():
+    """Name of the GEMM/dot provider chosen at import: 'native', 'ulab', 'viper' or 'python'."""
+    from ulearn import backend as _backend
+    return _backend.NAME
+
+
+def read_blob(path):
+    """The blob bytes stored at `path`: a compiled model module (`.mpy`, or `.py`) or a raw blob file.
+
+    A model module defines `BLOB = b"..."`, so the weights can stay in flash (ROMFS) on boards that
+    map modules there. Raises ulearn.blob.BlobError with what to do when the file cannot be used.
+    """
+    from ulearn.blob import BlobError
+    if path.endswith(".mpy") or path.endswith(".py"):
+        import sys
+        cut = path.rfind("/")
+        folder = path[:cut] if cut > 0 else ("/" if cut == 0 else "")
+        name = path[cut + 1:].rsplit(".", 1)[0]
+        sys.path.insert(0, folder)
+        try:
+            module = __import__(name)
+        except ValueError as e:  # "incompatible .mpy file" / "incompatible .mpy arch"
+            raise BlobError("%s: %s; export the model again for this board (ulearn push does "
+                            "this from its .ulb)" % (path, e))
+        except ImportError:
+            raise BlobError("%s: no such model module; check the path (ulearn push copies it)" % path)
+        finally:
+            sys.path.pop(0)
+        sys.modules.pop(name, None)
+        data = getattr(module, "BLOB", None)
+        if data is None:
+            raise BlobError("%s holds no BLOB constant: it is not a ulearn model module" % path)
+        return data
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise BlobError("%s: cannot read the model file (%s)" % (path, e))
+
+
+def load(path_or_bytes, **options):
+    """Load a model from a path (`.mpy`, `.py` or raw blob) or from bytes; returns the model object.
+
+    The blob is validated completely (magic, version, sizes, CRC32) before the model allocates.
+    """
+    from ulearn.blob import Blob, BlobError
+    source = path_or_bytes if isinstance(path_or_bytes, str) else "<bytes>"
+    data = read_blob(path_or_bytes) if isinstance(path_or_bytes, str) else path_or_bytes
+    blob = Blob(data)
+    module_name = _LOADERS.get(blob.kind)
+    try:
+        module = __import__(module_name, None, None, ["from_blob"])
+    except ImportError as e:
+        raise BlobError("%s is a %s model but its runtime (%s) is not installed on this board: "
+                        "ulearn push it (%s)" % (source, blob.kind_name, module_name, e))
+    return module.from_blob(blob, source, **options)

@@ -1,0 +1,101 @@
+"""Test harness: host tests run in CPython; every `test_*` in tests/device/ also runs in real MicroPython.
+
+A device test file is collected three ways: by pytest under CPython, and inside the MicroPython unix
+port from source (`[micropython]`) and from `.mpy` compiled by mpy-cross (`[micropython-mpy]`). Each
+MicroPython run is its own interpreter with a capped heap: 256 KB unless the module sets
+`HEAP = "64k"` (or similar) at top level. Set `MODES = ("src",)` to skip the compiled run.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE_TESTS = ROOT / "tests" / "device"
+for p in (ROOT / "lib", ROOT / "host_tools", DEVICE_TESTS, ROOT / "device" / "apps"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from ulearn_host import unixport  # noqa: E402
+
+MARK = "\x1eULEARN-TEST "
+
+
+def _module_settings(path: Path) -> tuple[list[str], str, tuple[str, ...]]:
+    tree = ast.parse(path.read_text())
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+    heap, modes = unixport.DEFAULT_HEAP, ("src", "mpy")
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id == "HEAP":
+                heap = ast.literal_eval(node.value)
+            elif node.targets[0].id == "MODES":
+                modes = tuple(ast.literal_eval(node.value))
+    return names, heap, modes
+
+
+class MicroPythonFile(pytest.File):
+    """The MicroPython runs of one device test file."""
+
+    def collect(self):
+        names, heap, modes = _module_settings(self.path)
+        for mode in modes:
+            for name in names:
+                label = "micropython" if mode == "src" else "micropython-mpy"
+                yield MicroPythonItem.from_parent(self, name=f"{name}[{label}]", func=name, heap=heap,
+                                                  compiled=(mode == "mpy"))
+
+
+class MicroPythonTestFailure(Exception):
+    pass
+
+
+class MicroPythonItem(pytest.Item):
+    """One device test function, run in its own MicroPython interpreter."""
+
+    def __init__(self, *, func: str, heap: str, compiled: bool, **kw):
+        super().__init__(**kw)
+        self.func, self.heap, self.compiled = func, heap, compiled
+
+    def runtest(self):
+        result = unixport.run(script=DEVICE_TESTS / "_runner.py", args=[self.path.stem, self.func],
+                              heap=self.heap, compiled=self.compiled, path=[DEVICE_TESTS],
+                              cwd=self._workdir(), check=False)
+        lines = result.stdout.split("\n")
+        verdict = next((ln[len(MARK):] for ln in reversed(lines) if ln.startswith(MARK)), None)
+        if verdict == "PASS":
+            return
+        if verdict and verdict.startswith("SKIP"):
+            pytest.skip(verdict[5:])
+        raise MicroPythonTestFailure(result.stdout + result.stderr + f"\n(exit code {result.returncode})")
+
+    def _workdir(self) -> Path:
+        import tempfile
+        return Path(tempfile.mkdtemp(prefix="ulearn-mpy-"))
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, MicroPythonTestFailure):
+            return f"inside MicroPython ({'mpy' if self.compiled else 'source'}, heap {self.heap}):\n" \
+                   f"{excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, 0, f"micropython: {self.name}"
+
+
+def pytest_collect_file(parent, file_path: Path):
+    if file_path.parent == DEVICE_TESTS and file_path.name.startswith("test_") and file_path.suffix == ".py":
+        return MicroPythonFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.fixture
+def mpy():
+    """Run device code in MicroPython: `mpy(code, heap="64k", compiled=False)` returns its stdout."""
+    def run(code: str, **kw) -> str:
+        return unixport.run(code, **kw).stdout
+    return run
