@@ -4,7 +4,7 @@
     m = ulearn.load("fan.mpy")      # or a raw blob file, e.g. "fan.ulb"
     m.predict(x, out)               # fills `out`, returns the class (or score)
     m.info()
-    ulearn.backend()                # which GEMM/dot provider runs: native, ulab, viper or python
+    ulearn.backend_name()           # which GEMM/dot provider runs: native, ulab, viper or python
 """
 
 __version__ = "0.1.0"
@@ -20,8 +20,12 @@ _LOADERS = {
 }
 
 
-def backend():
-    """Name of the GEMM/dot provider chosen at import: 'native', 'ulab', 'viper' or 'python'."""
+def backend_name():
+    """Name of the GEMM/dot provider chosen at import: 'native', 'ulab', 'viper' or 'python'.
+
+    (The provider itself is the module `ulearn.backend`; a function of that same name could not
+    coexist with it, because importing the submodule rebinds the package attribute.)
+    """
     from ulearn import backend as _backend
     return _backend.NAME
 
