@@ -193,6 +193,9 @@ class Model:
     feature_spec: dict[str, Any] | None = None   # optional: how raw windows become the input
     name: str = "model"
     input_float_shape: tuple[int, ...] | None = None  # informative: e.g. (T, C) of raw windows
+    # optional float edge before quantize_input: per input channel (last axis), x -> (x - mean) / std
+    input_mean: list[float] | None = None
+    input_std: list[float] | None = None
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -217,8 +220,14 @@ class Model:
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         """Float input -> int8 with the model's input scale/zero point (round half away from zero,
-        as TFLite's QUANTIZE reference kernel)."""
-        q = np.asarray(x, dtype=np.float32) / np.float32(self.input_scale)
+        as TFLite's QUANTIZE reference kernel). With input_mean/input_std, each channel (last axis)
+        is first standardized: (x - mean) / std, in float32."""
+        x = np.asarray(x, dtype=np.float32)
+        if self.input_mean is not None:
+            x = x - np.asarray(self.input_mean, dtype=np.float32)
+        if self.input_std is not None:
+            x = x / np.asarray(self.input_std, dtype=np.float32)
+        q = x / np.float32(self.input_scale)
         q = np.where(q >= 0, np.floor(q + 0.5), np.ceil(q - 0.5)) + self.input_zero_point
         return np.clip(q, -128, 127).astype(np.int8)
 
