@@ -1,0 +1,171 @@
+"""int8 layers that do not go through the GEMM backend: depthwise conv, max/avg pooling, softmax.
+
+Pure Python over flat int8 buffers (HWC, batch 1), no allocation (small ints only on 64-bit ports;
+32-bit ports may box the 64-bit products of requantization). The arithmetic is the TFLite int8
+reference, with ulearn.fixedpoint's requantize.
+"""
+
+from ulearn.fixedpoint import INT32_MAX, INT32_MIN, rdbpot, requantize, srdhm, wrap32
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_SCALED_DIFF_BITS = const(5)     # kScaledDiffIntegerBits
+_ACCUM_BITS = const(12)          # kAccumulationIntegerBits
+_Q26_QUARTER = const(16777216)   # 1/4 in Q5.26
+_Q31_EIGHTH = const(268435456)   # 1/8 in Q0.31
+_Q29_ONE = const(536870912)      # 1 in Q2.29
+_EXP_MINUS_EIGHTH = const(1895147668)
+_ONE_THIRD = const(715827883)
+_C48_17 = const(1515870810)
+_CNEG32_17 = const(-1010580540)
+
+
+def depthwise_conv(x, w, bias, mult, shift, out, in_h, in_w, in_c, out_h, out_w, dm, k_h, k_w,
+                   s_h, s_w, d_h, d_w, pad_top, pad_left, in_off, out_off, act_min, act_max):
+    """Depthwise conv2d: x 'b' HxWxC, w 'b' 1xKHxKWx(C*dm), bias 'i' or None, out 'b' out_h x out_w x C*dm.
+
+    Output channel c*dm+m reads input channel c; acc = sum (x + in_off) * w + bias; requantized
+    per channel (mult 'i', shift 'b'), + out_off, clamped to [act_min, act_max].
+    """
+    out_c = in_c * dm
+    p = 0
+    for oy in range(out_h):
+        iy0 = oy * s_h - pad_top
+        for ox in range(out_w):
+            ix0 = ox * s_w - pad_left
+            for o in range(out_c):
+                c = o // dm
+                acc = bias[o] if bias is not None else 0
+                for ky in range(k_h):
+                    iy = iy0 + ky * d_h
+                    if iy < 0 or iy >= in_h:
+                        continue
+                    wrow = ky * k_w * out_c + o
+                    xrow = iy * in_w
+                    for kx in range(k_w):
+                        ix = ix0 + kx * d_w
+                        if 0 <= ix < in_w:
+                            acc += (x[(xrow + ix) * in_c + c] + in_off) * w[wrow + kx * out_c]
+                v = requantize(wrap32(acc), mult[o], shift[o]) + out_off
+                out[p] = act_min if v < act_min else (act_max if v > act_max else v)
+                p += 1
+
+
+def pool(x, out, is_max, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left,
+         act_min, act_max):
+    """Max or average pooling over the valid taps of each window (TFLite int8), 'b' HWC in and out.
+
+    Average: sum of the int8 values, (acc +/- count//2) / count truncated toward zero. Both clamp.
+    """
+    p = 0
+    for oy in range(out_h):
+        y0 = oy * s_h - pad_top
+        y1 = y0 + k_h
+        if y0 < 0:
+            y0 = 0
+        if y1 > in_h:
+            y1 = in_h
+        for ox in range(out_w):
+            x0 = ox * s_w - pad_left
+            x1 = x0 + k_w
+            if x0 < 0:
+                x0 = 0
+            if x1 > in_w:
+                x1 = in_w
+            count = (y1 - y0) * (x1 - x0)
+            for ch in range(c):
+                acc = -129 if is_max else 0
+                for iy in range(y0, y1):
+                    q = (iy * in_w + x0) * c + ch
+                    for _ in range(x0, x1):
+                        v = x[q]
+                        if is_max:
+                            if v > acc:
+                                acc = v
+                        else:
+                            acc += v
+                        q += c
+                if not is_max:
+                    half = count >> 1
+                    acc = (acc + half) // count if acc > 0 else -((half - acc) // count)
+                out[p] = act_min if acc < act_min else (act_max if acc > act_max else acc)
+                p += 1
+
+
+def _sat_shl(x, e):
+    thr = (1 << (31 - e)) - 1
+    if x > thr:
+        return INT32_MAX
+    if x < -thr:
+        return INT32_MIN
+    return x << e
+
+
+def _exp_on_negative(a):
+    # gemmlowp exp_on_negative_values: Q5.26 a <= 0 -> Q0.31
+    a_mod = (a & (_Q26_QUARTER - 1)) - _Q26_QUARTER
+    x = _sat_shl(a_mod, _SCALED_DIFF_BITS) + _Q31_EIGHTH
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    poly = rdbpot(srdhm(rdbpot(x4, 2) + x3, _ONE_THIRD) + x2, 1)
+    r = _EXP_MINUS_EIGHTH + srdhm(_EXP_MINUS_EIGHTH, x + poly)
+    rem = a_mod - a
+    if rem & 16777216:
+        r = srdhm(r, 1672461947)
+    if rem & 33554432:
+        r = srdhm(r, 1302514674)
+    if rem & 67108864:
+        r = srdhm(r, 790015084)
+    if rem & 134217728:
+        r = srdhm(r, 290630308)
+    if rem & 268435456:
+        r = srdhm(r, 39332535)
+    if rem & 536870912:
+        r = srdhm(r, 720401)
+    if rem & 1073741824:
+        r = srdhm(r, 242)
+    return INT32_MAX if a == 0 else r
+
+
+def _one_over_one_plus(a):
+    # gemmlowp one_over_one_plus_x_for_x_in_0_1: Q0.31 -> Q0.31
+    s = a + INT32_MAX + (1 if a + INT32_MAX >= 0 else -1)
+    half = s // 2 if s >= 0 else -((-s) // 2)
+    x = _C48_17 + srdhm(half, _CNEG32_17)
+    for _ in range(3):
+        x = x + _sat_shl(srdhm(x, _Q29_ONE - srdhm(half, x)), 2)
+    return _sat_shl(x, 1)
+
+
+def softmax(x, out, n, mult, left_shift, diff_min):
+    """TFLite int8 softmax of n values: x 'b' -> out 'b' (scale 1/256, zero point -128).
+
+    mult/left_shift/diff_min come from the blob (PreprocessSoftmaxScaling, CalculateInputRadius).
+    """
+    top = -128
+    for i in range(n):
+        if x[i] > top:
+            top = x[i]
+    total = 0
+    for i in range(n):
+        d = x[i] - top
+        if d >= diff_min:
+            total += rdbpot(_exp_on_negative(srdhm(d << left_shift, mult)), _ACCUM_BITS)
+    total = wrap32(total)
+    clz = 0
+    while clz < 32 and not (total << clz) & 0x80000000:
+        clz += 1
+    bits = _ACCUM_BITS - clz
+    scale = _one_over_one_plus(wrap32(((total << clz) & 0xFFFFFFFF) - 0x80000000))
+    for i in range(n):
+        d = x[i] - top
+        if d >= diff_min:
+            v = rdbpot(srdhm(scale, _exp_on_negative(srdhm(d << left_shift, mult))), bits + 23) - 128
+            out[i] = -128 if v < -128 else (127 if v > 127 else v)
+        else:
+            out[i] = -128

@@ -1,0 +1,388 @@
+"""The int8 CNN model (blob kind KIND_CNN): load, predict, info.
+
+    m = ulearn.load("fan.mpy")         # -> Model (through from_blob)
+    cls = m.predict(x)                 # x: array('b') int8 quantized input, or array('f') floats
+    cls = m.predict(x, out)            # out: array('b') int8 scores, or array('f') dequantized scores
+    m.confidence()                     # float score of the last predicted class (softmax: probability)
+    m.info()
+
+Loading validates every length, shape and range of the blob (``ulearn.nn.format``) before it
+allocates, then allocates once: the activation arena (static plan from the host, im2col scratch at
+its end) and small per-channel arrays. Weights stay a memoryview into the blob when the blob is a
+signed buffer (``ulearn.nn.load_raw`` reads a raw blob that way; CPython casts); a bytes blob (a
+``.mpy`` constant) is copied once into an int8 array. After the first call with a given input
+object, ``predict`` allocates nothing for int8 inputs; float inputs are quantized at the edge
+(round half away from zero), which boxes floats on ports without immediate floats.
+"""
+
+import struct
+from array import array
+
+from ulearn import backend
+from ulearn.blob import BlobError
+from ulearn.nn import format as F
+from ulearn.nn.layers import depthwise_conv, pool, softmax
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_LAYER_OVERHEAD = const(160)  # heap bytes per layer object and its memoryviews (estimate)
+
+
+def _err(source, msg):
+    raise BlobError("%s: %s" % (source, msg))
+
+
+class _Layer:
+    """One decoded layer record plus its buffers (set at load)."""
+
+
+def _signed_weights(mv):
+    """`mv` as an int8-reading buffer: a cast (CPython), itself when already signed, else a copy."""
+    if hasattr(mv, "cast"):  # CPython memoryview
+        return mv.cast("b") if mv.format != "b" else mv, False
+    for v in mv:
+        if v < 0:
+            return mv, False
+        if v > 127:
+            break
+    return array("b", mv), True
+
+
+def _int32s(mv, count):
+    return array("i", bytearray(mv[:4 * count]))
+
+
+class Model:
+    """An int8 CNN from a validated blob (see the module docstring)."""
+
+    def __init__(self, blob, source="<bytes>"):
+        meta = blob.meta()
+        layr = blob.section(F.TAG_LAYERS)
+        wsec = blob.section(F.TAG_WEIGHTS)
+        bsec = blob.section(F.TAG_BIAS)
+        msec = blob.section(F.TAG_MULT)
+        ssec = blob.section(F.TAG_SHIFT)
+        psec = blob.section(F.TAG_PLAN)
+        if len(layr) < F.LAYR_HEADER_SIZE:
+            _err(source, "CNN layer table truncated: corrupt blob, export it again")
+        version, count, rsize, _ = struct.unpack_from(F.LAYR_HEADER, layr, 0)
+        if version > F.NN_VERSION:
+            _err(source, "CNN layer table version %d is newer than this ulearn reads (%d): update "
+                 "ulearn on the board" % (version, F.NN_VERSION))
+        if rsize != F.LAYER_SIZE or len(layr) < F.LAYR_HEADER_SIZE + count * rsize or count < 1:
+            _err(source, "CNN layer table holds %d records of %d bytes in %d bytes: corrupt blob" %
+                 (count, rsize, len(layr)))
+        nch = len(msec) // 4
+        if len(bsec) < 4 * nch or len(ssec) < nch:
+            _err(source, "bias/shift sections shorter than the %d multipliers: corrupt blob" % nch)
+        if len(psec) < F.PLAN_HEADER_SIZE:
+            _err(source, "arena plan truncated: corrupt blob")
+        arena_bytes, scratch_off, ntens, _ = struct.unpack_from(F.PLAN_HEADER, psec, 0)
+        if ntens != count + 1 or len(psec) < F.PLAN_HEADER_SIZE + ntens * F.PLAN_ENTRY_SIZE:
+            _err(source, "arena plan has %d tensors for %d layers: corrupt blob" % (ntens, count))
+        if scratch_off > arena_bytes:
+            _err(source, "arena plan scratch beyond the arena: corrupt blob")
+        tensors = []
+        for t in range(ntens):
+            off, n = struct.unpack_from(F.PLAN_ENTRY, psec, F.PLAN_HEADER_SIZE + t * F.PLAN_ENTRY_SIZE)
+            if off + n > scratch_off or n < 1:
+                _err(source, "tensor %d (%d bytes at %d) lies outside the arena plan: corrupt blob" % (t, n, off))
+            tensors.append((off, n))
+        shape = meta.get("input_shape") or []
+        n_in = 1
+        for d in shape:
+            n_in *= d
+        if n_in != tensors[0][1]:
+            _err(source, "input shape %r does not match the arena plan: corrupt blob" % (shape,))
+        for j in range(nch):
+            s = struct.unpack_from("b", ssec, j)[0]
+            if s < -31 or s > 30:
+                _err(source, "requantization shift %d outside [-31, 30]: corrupt blob" % s)
+            if struct.unpack_from("<i", msec, 4 * j)[0] < 0:
+                _err(source, "negative requantization multiplier: corrupt blob")
+        layers = []
+        scratch = arena_bytes - scratch_off
+        for i in range(count):
+            L = _Layer()
+            (L.op, flags, L.act_min, L.act_max, L.in_h, L.in_w, L.in_c, L.out_h, L.out_w, L.out_c,
+             L.k_h, L.k_w, L.s_h, L.s_w, L.d_h, L.d_w, L.pad_top, L.pad_left, L.dm, in_zp, L.out_zp, _,
+             L.w_off, L.w_len, L.q_off, L.extra) = struct.unpack_from(
+                F.LAYER_FORMAT, layr, F.LAYR_HEADER_SIZE + i * rsize)
+            L.has_bias = flags & F.FLAG_BIAS
+            L.in_off = -in_zp
+            self._check_layer(L, i, tensors, len(wsec), nch, source)
+            if L.op == F.OP_CONV:
+                need = backend.conv_col_size(L.in_c, L.k_h, L.k_w, L.out_h, L.out_w)
+                if need > scratch:
+                    scratch = need
+            layers.append(L)
+        self.source = source
+        self.meta = meta
+        self.classes = meta.get("classes") or []
+        self.input_shape = tuple(shape)
+        self.params = meta.get("params", 0)
+        self.macs = meta.get("macs", 0)
+        self._in_scale = meta.get("input_scale", 1.0)
+        self._in_zp = meta.get("input_zero_point", 0)
+        self._out_scale = meta.get("output_scale", 1.0)
+        self._out_zp = meta.get("output_zero_point", 0)
+        self._softmax_out = layers[-1].op == F.OP_SOFTMAX
+        self._n_in = n_in
+        self._n_out = tensors[-1][1]
+        total = scratch_off + scratch
+        copy_w = not hasattr(wsec, "cast")
+        if copy_w:
+            for v in wsec:
+                if v < 0:
+                    copy_w = False
+                    break
+                if v > 127:
+                    break
+        need = total + (len(wsec) if copy_w else 0) + 9 * nch + _LAYER_OVERHEAD * (count + 2)
+        try:
+            import gc
+            gc.collect()
+            free = gc.mem_free()
+        except (ImportError, AttributeError):
+            free = None
+        if free is not None and need > free:
+            _err(source, "model needs %d bytes of heap (arena %d, weights %d, quantization %d), only %d "
+                 "free: use a smaller model or free memory first" % (
+                     need, total, len(wsec) if copy_w else 0, 9 * nch, free))
+        try:
+            self._alloc(layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_off)
+        except MemoryError:
+            _err(source, "model needs about %d bytes of heap (arena %d), allocation failed: use a smaller "
+                 "model or free memory first" % (need, total))
+        self.arena_bytes = total
+
+    def _check_layer(self, L, i, tensors, wlen, nch, source):
+        where = "layer %d (%s)" % (i, F.OP_NAMES.get(L.op, "op %d" % L.op))
+        if L.op not in F.OP_NAMES:
+            _err(source, "%s is unknown to this ulearn: update ulearn on the board" % where)
+        n_in = L.in_h * L.in_w * L.in_c
+        n_out = L.out_h * L.out_w * L.out_c
+        if n_in != tensors[i][1] or n_out != tensors[i + 1][1]:
+            _err(source, "%s: shapes do not match the arena plan: corrupt blob" % where)
+        if not -128 <= L.act_min <= L.act_max <= 127 or not -128 <= -L.in_off <= 127 or \
+                not -128 <= L.out_zp <= 127:
+            _err(source, "%s: activation range or zero point outside int8: corrupt blob" % where)
+        if min(L.k_h, L.k_w, L.s_h, L.s_w, L.d_h, L.d_w) < 1:
+            _err(source, "%s: kernel, stride and dilation must be >= 1: corrupt blob" % where)
+        if L.op in (F.OP_CONV, F.OP_DEPTHWISE, F.OP_DENSE):
+            want = {F.OP_CONV: L.out_c * L.k_h * L.k_w * L.in_c, F.OP_DEPTHWISE: L.k_h * L.k_w * L.out_c,
+                    F.OP_DENSE: L.out_c * n_in}[L.op]
+            if L.w_len != want or L.w_off + L.w_len > wlen:
+                _err(source, "%s: %d weight bytes at %d, needs %d within %d: corrupt blob" %
+                     (where, L.w_len, L.w_off, want, wlen))
+            if L.q_off + L.out_c > nch:
+                _err(source, "%s: quantization parameters out of range: corrupt blob" % where)
+        if L.op == F.OP_DEPTHWISE and L.out_c != L.in_c * L.dm:
+            _err(source, "%s: %d output channels for %d inputs x multiplier %d: corrupt blob" %
+                 (where, L.out_c, L.in_c, L.dm))
+        if L.op in (F.OP_MAX_POOL, F.OP_AVG_POOL) and L.out_c != L.in_c:
+            _err(source, "%s: pooling changes the channel count: corrupt blob" % where)
+        if L.op == F.OP_SOFTMAX and (n_in != n_out or L.q_off >= nch or L.extra > 0):
+            _err(source, "%s: bad softmax parameters: corrupt blob" % where)
+
+    def _alloc(self, layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_off):
+        w, copied = _signed_weights(wsec)
+        self._w = w
+        self.weights_copied = copied
+        wv = memoryview(w)
+        bias = _int32s(bsec, nch)
+        mult = _int32s(msec, nch)
+        shift = array("b", bytearray(ssec[:nch]))
+        self._arrays = (bias, mult, shift)
+        arena = array("b", bytes(total))
+        self._arena = arena
+        av = memoryview(arena)
+        bufs = [av[off:off + n] for off, n in tensors]
+        self._in_view = bufs[0]
+        self._bufs = bufs
+        self._views = list(bufs)
+        self._col = av[scratch_off:total]
+        bv, mv, sv = memoryview(bias), memoryview(mult), memoryview(shift)
+        for i, L in enumerate(layers):
+            L.i, L.o = i, i + 1
+            if L.w_len:
+                L.w = wv[L.w_off:L.w_off + L.w_len]
+            if L.op in (F.OP_CONV, F.OP_DEPTHWISE, F.OP_DENSE, F.OP_SOFTMAX):
+                q, n = L.q_off, L.out_c if L.op != F.OP_SOFTMAX else 1
+                L.bias = bv[q:q + n] if L.has_bias else None
+                L.mult = mv[q:q + n]
+                L.shift = sv[q:q + n]
+                if L.op == F.OP_SOFTMAX:
+                    L.mult, L.shift = mult[q], shift[q]
+        self._layers = layers
+        self._x_seen = None
+        self._x_float = False
+        self._out_seen = None
+        self._out_float = False
+        self._last = 0
+
+    # ---- inference
+
+    def _check_input(self, x):
+        n = self._n_in
+        try:
+            got = len(x)
+        except TypeError:
+            raise ValueError("x: expected an array('b') (int8) or array('f') of %d values" % n)
+        if got != n:
+            raise ValueError("x: expected %d values (input shape %r), got %d" % (n, self.input_shape, got))
+        if isinstance(x[0], float):
+            self._x_float = True
+        else:
+            try:
+                size = len(bytes(x))
+            except (TypeError, ValueError, OverflowError):
+                size = -1
+            if size != n:
+                raise ValueError("x: int8 array('b') or float array('f') expected (got %d-byte items)" %
+                                 (size // n if size > 0 else 0))
+            for v in x:
+                if v > 127:
+                    raise ValueError("x: value %d is not int8: pass an array('b') of quantized values" % v)
+            self._x_float = False
+        self._x_seen = x
+
+    def _quantize(self, x):
+        q = self._in_view
+        scale, zp = self._in_scale, self._in_zp
+        for i in range(self._n_in):
+            v = x[i] / scale
+            v = int(v + 0.5) if v >= 0 else int(v - 0.5)
+            v += zp
+            q[i] = -128 if v < -128 else (127 if v > 127 else v)
+
+    def _check_out(self, out):
+        try:
+            got = len(out)
+        except TypeError:
+            raise ValueError("out: expected an array('b') or array('f') of %d values" % self._n_out)
+        if got != self._n_out:
+            raise ValueError("out: expected %d values, got %d" % (self._n_out, got))
+        self._out_float = isinstance(out[0], float)
+        if not self._out_float:
+            try:
+                size = len(bytes(out))
+            except (TypeError, ValueError, OverflowError):
+                size = -1
+            if size != self._n_out:
+                raise ValueError("out: int8 array('b') or float array('f') expected")
+        self._out_seen = out
+
+    def predict(self, x, out=None):
+        """Run the model on one input; returns the index of the largest output (the class).
+
+        x: array('b') of quantized int8 values (input scale/zero point in info()), or array('f')
+        of floats quantized here; flat, in the input shape's row-major order. out (optional):
+        array('b') receives the int8 outputs, array('f') the dequantized outputs (probabilities
+        after softmax). Raises ValueError naming the argument for a wrong length or typecode.
+        """
+        if x is not self._x_seen:
+            self._check_input(x)
+        elif len(x) != self._n_in:
+            raise ValueError("x: expected %d values, got %d" % (self._n_in, len(x)))
+        bufs = self._bufs
+        if self._x_float:
+            self._quantize(x)
+            bufs[0] = self._in_view
+        else:
+            bufs[0] = x
+        col = self._col
+        for L in self._layers:
+            op = L.op
+            src = bufs[L.i]
+            if op == F.OP_CONV:
+                backend.conv_s8(src, L.w, L.bias, L.mult, L.shift, bufs[L.o], col, L.in_h, L.in_w, L.in_c,
+                                L.out_c, L.k_h, L.k_w, L.s_h, L.s_w, L.d_h, L.d_w, L.pad_top, L.pad_left,
+                                L.out_h, L.out_w, L.in_off, L.out_zp, L.act_min, L.act_max)
+            elif op == F.OP_DENSE:
+                backend.gemm_s8(src, L.w, L.bias, L.mult, L.shift, bufs[L.o], 1, L.out_c,
+                                L.in_h * L.in_w * L.in_c, L.in_off, 0, L.out_zp, L.act_min, L.act_max)
+            elif op == F.OP_RESHAPE:
+                bufs[L.o] = src
+            elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
+                pool(src, bufs[L.o], op == F.OP_MAX_POOL, L.in_h, L.in_w, L.in_c, L.out_h, L.out_w,
+                     L.k_h, L.k_w, L.s_h, L.s_w, L.pad_top, L.pad_left, L.act_min, L.act_max)
+            elif op == F.OP_DEPTHWISE:
+                depthwise_conv(src, L.w, L.bias, L.mult, L.shift, bufs[L.o], L.in_h, L.in_w, L.in_c,
+                               L.out_h, L.out_w, L.dm, L.k_h, L.k_w, L.s_h, L.s_w, L.d_h, L.d_w,
+                               L.pad_top, L.pad_left, L.in_off, L.out_zp, L.act_min, L.act_max)
+            else:  # softmax
+                softmax(src, bufs[L.o], L.out_c, L.mult, L.shift, L.extra)
+        y = bufs[-1]
+        best = 0
+        top = y[0]
+        for i in range(1, self._n_out):
+            if y[i] > top:
+                top = y[i]
+                best = i
+        self._last = best
+        if out is not None:
+            if out is not self._out_seen:
+                self._check_out(out)
+            if self._out_float:
+                s, zp = self._out_scale, self._out_zp
+                for i in range(self._n_out):
+                    out[i] = (y[i] - zp) * s
+            else:
+                for i in range(self._n_out):
+                    out[i] = y[i]
+        return best
+
+    @property
+    def output(self):
+        """The int8 outputs of the last predict (a memoryview into the arena; do not keep it)."""
+        return self._bufs[-1]
+
+    def confidence(self, index=None):
+        """Float score of class `index` (default: the last predicted one) after the last predict.
+
+        With a softmax output this is the probability (q + 128) / 256.
+        """
+        i = self._last if index is None else index
+        return (self._bufs[-1][i] - self._out_zp) * self._out_scale
+
+    def label(self, index=None):
+        """Class name of `index` (default: the last prediction), or its number as a string."""
+        i = self._last if index is None else index
+        return self.classes[i] if i < len(self.classes) else str(i)
+
+    def info(self):
+        """Dict: kind, name, layers [(op, in (h, w, c), out (h, w, c))], params, macs, arena bytes,
+        weight bytes (copied or not), backend, input/output quantization, classes."""
+        return {
+            "kind": "cnn",
+            "name": self.meta.get("name", ""),
+            "layers": [(F.OP_NAMES[L.op], (L.in_h, L.in_w, L.in_c), (L.out_h, L.out_w, L.out_c))
+                       for L in self._layers],
+            "params": self.params,
+            "macs": self.macs,
+            "arena_bytes": self.arena_bytes,
+            "weight_bytes": len(self._w),
+            "weights_copied": self.weights_copied,
+            "backend": backend.NAME,
+            "input_shape": self.input_shape,
+            "input_scale": self._in_scale,
+            "input_zero_point": self._in_zp,
+            "output_scale": self._out_scale,
+            "output_zero_point": self._out_zp,
+            "classes": self.classes,
+        }
+
+    def __repr__(self):
+        return "<ulearn CNN %r: %d layers, %d params, %d MACs, arena %d B, backend %s>" % (
+            self.meta.get("name", ""), len(self._layers), self.params, self.macs, self.arena_bytes,
+            backend.NAME)
+
+
+def from_blob(blob, source="<bytes>"):
+    """Model from a validated ulearn.blob.Blob of kind KIND_CNN (called by ulearn.load)."""
+    return Model(blob, source)
