@@ -23,7 +23,11 @@ so the board does the same at the edge.
 
 from __future__ import annotations
 
+import argparse
 import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -272,17 +276,6 @@ def build_net(arch: list[dict[str, Any]], input_shape: tuple[int, ...], n_classe
     return FloatNet()
 
 
-def _augment(torch, xb, gen, one_d: bool):
-    """Training-time augmentation for windows: random amplitude scaling, shift and a little noise."""
-    if not one_d:
-        return xb
-    n = xb.shape[0]
-    scale = 1.0 + 0.1 * (torch.rand(n, 1, 1, generator=gen) * 2 - 1)
-    shift = int(torch.randint(-8, 9, (1,), generator=gen))
-    xb = torch.roll(xb * scale, shifts=shift, dims=1)
-    return xb + 0.02 * xb.std() * torch.randn(xb.shape, generator=gen)
-
-
 def fit(net, X: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0, lr: float = LR,
         batch: int = BATCH, progress: bool = False) -> list[float]:
     """Train `net` (Adam, cross-entropy, cosine learning rate); returns the loss per epoch."""
@@ -307,7 +300,7 @@ def fit(net, X: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0, lr: float
             idx = perm[i:i + batch]
             if len(idx) < 2:
                 continue
-            xb = _augment(torch, Xt[idx], gen, net.one_d)
+            xb = Xt[idx]
             opt.zero_grad()
             loss = loss_fn(net(xb), yt[idx])
             loss.backward()
@@ -317,3 +310,283 @@ def fit(net, X: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0, lr: float
         losses.append(total / len(Xt))
     net.eval()
     return losses
+
+
+# -- the pipeline: dataset -> float net -> int8 IR --------------------------------------------------
+
+@dataclass
+class Trained:
+    """What `train_dataset` produces: the float net, its int8 IR and their test accuracies."""
+
+    net: Any
+    model: Any  # ulearn_host.nn.ir.Model
+    float_accuracy: float
+    int8_accuracy: float
+    seconds: float
+    epochs: int
+    int8_outputs: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+
+def standardization(ds) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per-channel (mean, std) of the training windows; images (already in [0, 1]) are left as they are."""
+    if ds.kind == "image":
+        return None, None
+    axes = tuple(range(ds.X.ndim - 1))
+    std = ds.X.std(axis=axes).astype(np.float64)
+    return ds.X.mean(axis=axes).astype(np.float64), np.where(std > 1e-6, std, 1.0)
+
+
+def int8_predict(model, X: np.ndarray) -> np.ndarray:
+    """int8 outputs (n, outputs) of the IR model on float inputs X, through the numpy reference."""
+    from ..nn import reference
+    q = model.quantize_input(X)
+    return reference.run_batch(model, q).reshape(len(X), -1)
+
+
+def train_dataset(ds, epochs: int | None = None, seed: int = 0, arch: list[dict] | None = None,
+                  name: str = "model", progress: bool = False, max_calib: int = 1000) -> Trained:
+    """Train the default (or given) CNN on a Dataset, quantize it with the training data as calibration
+    set, and measure float and int8 (numpy reference) test accuracy."""
+    from ..quantize import quantize_net
+    start = time.time()
+    shape = tuple(int(s) for s in ds.X.shape[1:])
+    arch = arch or default_arch(shape, ds.n_classes)
+    mean, std = standardization(ds)
+    net = build_net(arch, shape, ds.n_classes, mean, std, seed=seed)
+    epochs = int(epochs or DEFAULT_EPOCHS.get(ds.kind, 40))
+    fit(net, ds.X, ds.y, epochs, seed=seed, progress=progress)
+    float_acc = float((net.predict_proba(ds.X_test).argmax(1) == ds.y_test).mean())
+    rng = np.random.default_rng(seed)
+    calib = ds.X[rng.permutation(len(ds.X))[:max_calib]]
+    model = quantize_net(net, calib, classes=list(ds.classes), name=name)
+    out = int8_predict(model, ds.X_test)
+    int8_acc = float((out.argmax(1) == ds.y_test).mean())
+    return Trained(net, model, float_acc, int8_acc, time.time() - start, epochs, out)
+
+
+def save_float(net, path: str | Path, extra: dict | None = None) -> Path:
+    """Save the float network (architecture, shapes, standardization, weights) as a torch checkpoint."""
+    torch = _torch()
+    path = Path(path)
+    torch.save({"format": "ulearn-cnn-float-1", "arch": net.arch, "input_shape": list(net.input_shape),
+                "n_classes": net.n_classes, "state_dict": net.state_dict(), **(extra or {})}, path)
+    return path
+
+
+def load_float(path: str | Path):
+    """(net, checkpoint dict) from a checkpoint written by save_float."""
+    torch = _torch()
+    try:
+        ck = torch.load(Path(path), map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError) as e:
+        raise UlearnError(f"cannot read the float model {path}: {e}; train one with "
+                          "`ulearn train --model cnn`") from None
+    if not isinstance(ck, dict) or ck.get("format") != "ulearn-cnn-float-1":
+        raise UlearnError(f"{path} is not a ulearn float CNN checkpoint (written by `ulearn train --model cnn`)")
+    net = build_net(ck["arch"], tuple(ck["input_shape"]), int(ck["n_classes"]))
+    net.load_state_dict(ck["state_dict"])
+    net.eval()
+    return net, ck
+
+
+def export_all(model, out: str | Path, arch: str | None = None) -> dict[str, Path]:
+    """Write the model blob (`out`: .mpy/.py/raw, with .ulb beside) and the `.tflite` reference beside it."""
+    from ..nn import export
+    from ..tflite.writer import to_tflite
+    out = Path(out)
+    paths = {"model": export.save(model, out, arch)}
+    if out.suffix in (".mpy", ".py"):
+        paths["blob"] = out.with_suffix(".ulb")
+    tfl = out.with_suffix(".tflite")
+    from ..blob import atomic_write
+    atomic_write(tfl, to_tflite(model, description=f"ulearn {model.name}"))
+    paths["tflite"] = tfl
+    return paths
+
+
+def train(args: argparse.Namespace) -> int:
+    """`ulearn train --model cnn --data D --out M.mpy`: train, quantize, export; prints a summary."""
+    from ..data import load_dataset
+    from ..nn import export
+    ds = load_dataset(args.data, seed=args.seed)
+    out = Path(args.out)
+    print(f"training the int8 CNN on {ds.name} ({'SIMULATED' if ds.simulated else 'recorded'} data, "
+          f"{len(ds.X)} train / {len(ds.X_test)} test, input {tuple(ds.X.shape[1:])})", flush=True)
+    res = train_dataset(ds, epochs=args.epochs, seed=args.seed, name=out.stem, progress=True)
+    paths = export_all(res.model, out, getattr(args, "arch", None))
+    save_float(res.net, out.with_suffix(".pt"), {"dataset": str(args.data), "seed": args.seed,
+                                                 "classes": list(ds.classes),
+                                                 "float_accuracy": res.float_accuracy})
+    blob = export.to_blob(res.model)
+    print(f"  {res.epochs} epochs in {res.seconds:.1f} s; {res.model.params()} parameters, "
+          f"{res.model.macs()} MACs")
+    print(f"  test accuracy: float {res.float_accuracy:.4f}, int8 {res.int8_accuracy:.4f} "
+          f"({100 * (res.int8_accuracy - res.float_accuracy):+.2f} points)")
+    print(f"  wrote {paths['model']} ({len(blob)} byte blob), {paths['tflite']} (TFLite reference), "
+          f"{out.with_suffix('.pt')} (float model)")
+    return 0
+
+
+# -- evaluation: host reference, TFLite Micro, the device runtime in MicroPython, a board ---------
+
+_DEVICE_RUN = """\
+import gc, array, ulearn
+gc.collect()
+gc.disable()
+_a0 = gc.mem_alloc()
+m = ulearn.load({blob!r})
+x = array.array('b', bytes({n_in}))
+out = array.array('b', bytes({n_out}))
+fi = open({inputs!r}, 'rb')
+fo = open({outputs!r}, 'wb')
+n = 0
+while fi.readinto(x) == {n_in}:
+    m.predict(x, out)
+    if n == 0:
+        _a1 = gc.mem_alloc()
+        gc.enable()
+    fo.write(out)
+    n += 1
+fi.close()
+fo.close()
+print('ULEARN-EVAL', n, _a1 - _a0, ulearn.backend_name() if hasattr(ulearn, 'backend_name') else '?')
+"""
+
+
+def device_code(blob_path: str, inputs: str, outputs: str, n_in: int, n_out: int) -> str:
+    """MicroPython code that loads a blob, runs every int8 input of a file and writes the outputs."""
+    return _DEVICE_RUN.format(blob=blob_path, inputs=inputs, outputs=outputs, n_in=n_in, n_out=n_out)
+
+
+def _parse_device(stdout: str) -> tuple[int, int, str]:
+    for line in stdout.splitlines():
+        if line.startswith("ULEARN-EVAL "):
+            _, n, heap, backend = line.split()
+            return int(n), int(heap), backend
+    raise UlearnError(f"the device run printed no result:\n{stdout[-2000:]}")
+
+
+def run_unixport(blob: bytes, q: np.ndarray, n_out: int, heap: str = "256k",
+                 compiled: bool = False) -> tuple[np.ndarray, int, str]:
+    """The device runtime (lib/ulearn/nn) inside the MicroPython unix port on int8 inputs `q` (n, ...).
+
+    Returns (outputs int8 (n, n_out), heap bytes allocated by load + first inference, backend)."""
+    import tempfile
+
+    from .. import unixport
+    with tempfile.TemporaryDirectory(prefix="ulearn-eval-") as tmp:
+        d = Path(tmp)
+        (d / "model.ulb").write_bytes(blob)
+        (d / "inputs.bin").write_bytes(np.ascontiguousarray(q, np.int8).tobytes())
+        n_in = int(np.prod(q.shape[1:]))
+        res = unixport.run(device_code("model.ulb", "inputs.bin", "outputs.bin", n_in, n_out),
+                           heap=heap, compiled=compiled, cwd=d)
+        n, peak, backend = _parse_device(res.stdout)
+        out = np.frombuffer((d / "outputs.bin").read_bytes(), np.int8).reshape(n, n_out)
+    return out, peak, backend
+
+
+def run_board(port: str, blob: bytes, q: np.ndarray, n_out: int) -> tuple[np.ndarray, int, str]:
+    """Like run_unixport, on a board (ulearn must be pushed to it): files go to /ulearn_eval/."""
+    from ..board import Board
+    n_in = int(np.prod(q.shape[1:]))
+    with Board(port) as b:
+        b.put(blob, "ulearn_eval/model.ulb")
+        b.put(np.ascontiguousarray(q, np.int8).tobytes(), "ulearn_eval/inputs.bin")
+        stdout = b.exec(device_code("ulearn_eval/model.ulb", "ulearn_eval/inputs.bin",
+                                    "ulearn_eval/outputs.bin", n_in, n_out), timeout=600)
+        n, peak, backend = _parse_device(stdout)
+        out = np.frombuffer(b.get("ulearn_eval/outputs.bin"), np.int8).reshape(n, n_out)
+    return out, peak, backend
+
+
+def model_from_blob(blob: bytes):
+    """The IR of a CNN blob, with the input standardization from META when the reader left it out."""
+    from ulearn import blob as fmt
+
+    from ..nn import export
+    model = export.from_blob(blob)
+    meta = fmt.Blob(blob).meta()
+    if getattr(model, "input_mean", None) is None and meta.get("input_mean") is not None:
+        model.input_mean = list(meta["input_mean"])
+        model.input_std = list(meta["input_std"])
+    return model
+
+
+def evaluate(args: argparse.Namespace, blob: bytes) -> dict:
+    """`ulearn eval M.mpy --data D [--port P]` for CNN blobs: one dict (printed as a JSON line).
+
+    accuracy: int8 test accuracy of the numpy reference; float_accuracy: the float model saved beside
+    the blob (`M.pt`), if there; bit_exact: the numpy reference, TFLite Micro (the model written as
+    .tflite) and the device runtime in MicroPython (and on the board with --port) give identical bytes.
+    """
+    from ..data import load_dataset
+    from ..tflite.micro import MicroReference
+    from ..tflite.writer import to_tflite
+    model = model_from_blob(blob)
+    ds = load_dataset(args.data, seed=getattr(args, "seed", 0))
+    X, y = ds.X_test, ds.y_test
+    if getattr(args, "limit", None):
+        X, y = X[:args.limit], y[:args.limit]
+    if tuple(X.shape[1:]) != tuple(model.input_shape):
+        raise UlearnError(f"the model takes inputs of shape {tuple(model.input_shape)} but {ds.name} has "
+                          f"{tuple(X.shape[1:])}; evaluate it on the data it was trained for")
+    q = model.quantize_input(X)
+    ref = int8_predict(model, X)
+    n_out = ref.shape[1]
+    result: dict[str, Any] = {"n": len(X), "accuracy": round(float((ref.argmax(1) == y).mean()), 6),
+                              "float_accuracy": None, "params": model.params(), "blob_bytes": len(blob)}
+    pt = Path(args.model).with_suffix(".pt")
+    if pt.exists():
+        net, _ = load_float(pt)
+        result["float_accuracy"] = round(float((net.predict_proba(X).argmax(1) == y).mean()), 6)
+    tflm = MicroReference(to_tflite(with_weight_scales(model))).run_batch(q)
+    checks = {"tflite_micro": bool(np.array_equal(tflm, ref))}
+    dev, peak, backend = run_unixport(blob, q, n_out)
+    checks["micropython"] = bool(np.array_equal(dev, ref))
+    result["peak_heap"] = peak
+    result["backend"] = backend
+    if getattr(args, "port", None):
+        board, bpeak, bbackend = run_board(args.port, blob, q, n_out)
+        checks["board"] = bool(np.array_equal(board, ref))
+        result["board_accuracy"] = round(float((board.argmax(1) == y).mean()), 6)
+        result["board_peak_heap"] = bpeak
+        result["board_backend"] = bbackend
+    result["bit_exact"] = all(checks.values())
+    result["bit_exact_checks"] = checks
+    return result
+
+
+def with_weight_scales(model):
+    """The model with float32 weight scales for `.tflite` export: a blob stores only multiplier and
+    shift, so each scale is recovered as a float32 whose TFLite multiplier is exactly the stored one."""
+    from ..nn import ir
+    for layer in model.layers:
+        if layer.op not in ir.WEIGHTED_OPS or layer.weight_scales is not None:
+            continue
+        s_in = float(np.float32(layer.input_scale))
+        s_out = float(np.float32(layer.output_scale))
+        scales = []
+        for m, sh in zip(layer.multiplier, layer.shift):
+            guess = np.float32(int(m) * 2.0 ** (int(sh) - 31) * s_out / s_in)
+            cand = guess
+            want = (int(m), int(sh))
+            for step in range(64):
+                if ir.quantize_multiplier(s_in * float(cand) / s_out) == want:
+                    break
+                cand = _nudge(guess, step + 1)
+            else:
+                raise UlearnError(f"layer {layer.name or layer.op}: no float32 weight scale reproduces "
+                                  f"multiplier {int(m)}, shift {int(sh)}")
+            scales.append(cand)
+        layer.weight_scales = np.array(scales, np.float32)
+    return model
+
+
+def _nudge(x: np.float32, k: int) -> np.float32:
+    """The k-th float32 neighbour of x, alternating up and down (1 -> +1 ulp, 2 -> -1 ulp, 3 -> +2 ...)."""
+    direction = np.float32(np.inf) if k % 2 else np.float32(-np.inf)
+    v = np.float32(x)
+    for _ in range((k + 1) // 2):
+        v = np.nextafter(v, direction)
+    return v
