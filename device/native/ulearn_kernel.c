@@ -1,0 +1,464 @@
+/*
+ * ulearn C kernels (see ulearn_kernel.h). Pure C99, no allocation, no MicroPython.
+ *
+ * DSP path (Cortex-M4/M7, __ARM_FEATURE_DSP): for each block of 4 output channels the weights are
+ * expanded once to (b + b_off) int16 pairs in a small stack buffer, laid out as SMLAD wants them;
+ * every activation word (4 int8) is then unpacked with two SXTAB16 (adding a_off) and feeds eight
+ * SMLADs (16 MACs): 15 instructions per 16 MACs in the inner loop. Portable C beside it.
+ */
+#include "ulearn_kernel.h"
+
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(UL_FORCE_PORTABLE)
+#define UL_DSP 1
+#include <arm_acle.h>
+#else
+#define UL_DSP 0
+#endif
+
+#define UL_COLS 4          /* output channels per block */
+#define UL_DSP_KMAX 256    /* longest K expanded on the stack (2 KB); longer K runs portable C */
+
+/* ---- fixed point (lib/ulearn/fixedpoint.py) ---- */
+
+static inline int32_t requant(int32_t x, int32_t mult, int32_t shift) {
+    int32_t right = 0;
+    if (shift > 0) {   /* x << shift, saturated to int32 */
+        int64_t t = (int64_t)x * ((int64_t)1 << shift);
+        x = t > INT32_MAX ? INT32_MAX : (t < INT32_MIN ? INT32_MIN : (int32_t)t);
+    } else {
+        right = -shift;
+    }
+    /* SRDHM: trunc((x*m + nudge) / 2^31) equals floor((x*m + 2^30) / 2^31) for every x*m
+       except INT32_MIN*INT32_MIN, which cannot occur since mult >= 0. */
+    int32_t h = (int32_t)(((int64_t)x * mult + ((int64_t)1 << 30)) >> 31);
+    if (right > 0) {   /* RoundingDivideByPOT */
+        int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+        int32_t rem = h & mask;
+        int32_t thr = (mask >> 1) + (h < 0);
+        h = (h >> right) + (rem > thr);
+    }
+    return h;
+}
+
+int32_t ul_requantize(int32_t acc, int32_t mult, int32_t shift) {
+    return requant(acc, mult, shift);
+}
+
+static inline int8_t finish(uint32_t acc, int32_t mult, int32_t shift, int32_t out_off,
+                            int32_t act_min, int32_t act_max) {
+    int32_t h = requant((int32_t)acc, mult, shift);
+    h = h > 255 ? 255 : (h < -256 ? -256 : h);   /* keeps h + out_off from overflowing; same clamp result */
+    h += out_off;
+    h = h > act_max ? act_max : (h < act_min ? act_min : h);
+    return (int8_t)h;
+}
+
+/* ---- checks (the prepare step; the compute below only computes) ---- */
+
+static int check_gemm(const void *a, const void *b, const void *out, int32_t m, int32_t n, int32_t k,
+                      int32_t a_off, int32_t b_off) {
+    if (m < 0 || n < 0 || k < 0) {
+        return UL_E_DIM;
+    }
+    if (a_off < -UL_OFF_LIMIT || a_off > UL_OFF_LIMIT) {
+        return UL_E_AOFF;
+    }
+    if (b_off < -UL_OFF_LIMIT || b_off > UL_OFF_LIMIT) {
+        return UL_E_BOFF;
+    }
+    if ((m && k && !a) || (n && k && !b) || (m && n && !out)) {
+        return UL_E_NULL;
+    }
+    return UL_OK;
+}
+
+static int check_requant(const int32_t *mult, const int8_t *shift, int32_t n, int32_t out_off,
+                         int32_t act_min, int32_t act_max) {
+    if (n && (!mult || !shift)) {
+        return UL_E_NULL;
+    }
+    for (int32_t j = 0; j < n; j++) {
+        if (shift[j] < -31 || shift[j] > 30) {
+            return UL_E_SHIFT;
+        }
+        if (mult[j] < 0) {
+            return UL_E_MULT;
+        }
+    }
+    if (out_off < -128 || out_off > 127) {
+        return UL_E_OUTOFF;
+    }
+    if (act_min < -128 || act_min > act_max || act_max > 127) {
+        return UL_E_ACT;
+    }
+    return UL_OK;
+}
+
+/* ---- GEMM core: raw int32 sums for up to UL_COLS columns, then an epilogue per output ---- */
+
+static inline void store_block(const uint32_t *acc, int32_t nc, int32_t j0, const int32_t *bias,
+                               const int32_t *mult, const int8_t *shift, int8_t *out8, int32_t *out32,
+                               int32_t out_off, int32_t act_min, int32_t act_max) {
+    for (int32_t c = 0; c < nc; c++) {
+        int32_t j = j0 + c;
+        uint32_t s = acc[c] + (bias ? (uint32_t)bias[j] : 0u);
+        if (out8) {
+            out8[j] = finish(s, mult[j], shift[j], out_off, act_min, act_max);
+        } else {
+            out32[j] = (int32_t)s;
+        }
+    }
+}
+
+static void gemm_portable(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
+                          const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n,
+                          int32_t k, int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min,
+                          int32_t act_max) {
+    for (int32_t i = 0; i < m; i++) {
+        const int8_t *ar = a + (size_t)i * (size_t)k;
+        int8_t *o8 = out8 ? out8 + (size_t)i * (size_t)n : NULL;
+        int32_t *o32 = out32 ? out32 + (size_t)i * (size_t)n : NULL;
+        int32_t j0 = 0;
+        for (; j0 + UL_COLS <= n; j0 += UL_COLS) {
+            const int8_t *b0 = b + (size_t)j0 * (size_t)k;
+            const int8_t *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
+            uint32_t acc[UL_COLS] = {0, 0, 0, 0};
+            for (int32_t t = 0; t < k; t++) {
+                int32_t av = ar[t] + a_off;   /* |products| <= 383*383: no int32 overflow */
+                acc[0] += (uint32_t)(av * (b0[t] + b_off));
+                acc[1] += (uint32_t)(av * (b1[t] + b_off));
+                acc[2] += (uint32_t)(av * (b2[t] + b_off));
+                acc[3] += (uint32_t)(av * (b3[t] + b_off));
+            }
+            store_block(acc, UL_COLS, j0, bias, mult, shift, o8, o32, out_off, act_min, act_max);
+        }
+        for (; j0 < n; j0++) {
+            const int8_t *bj = b + (size_t)j0 * (size_t)k;
+            uint32_t acc[1] = {0};
+            for (int32_t t = 0; t < k; t++) {
+                acc[0] += (uint32_t)((ar[t] + a_off) * (bj[t] + b_off));
+            }
+            store_block(acc, 1, j0, bias, mult, shift, o8, o32, out_off, act_min, act_max);
+        }
+    }
+}
+
+#if UL_DSP
+static inline uint32_t ld32(const int8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);   /* LDR: unaligned access is fine on Cortex-M4/M7 */
+    return v;
+}
+
+static inline uint32_t sxtab16_ror8(uint32_t add, uint32_t x) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(add), "r"(x));
+    return r;
+}
+
+static inline uint32_t pack16(int32_t lo, int32_t hi) {
+    return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16);
+}
+
+/* Tail word of up to 3 bytes (missing bytes read as 0, never past the end). */
+static inline uint32_t tail32(const int8_t *p, int32_t r) {
+    uint32_t v = 0;
+    memcpy(&v, p, (size_t)r);
+    return v;
+}
+
+__attribute__((noinline))
+static void gemm_dsp(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
+                     const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n, int32_t k,
+                     int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min, int32_t act_max) {
+    /* buf[q][c][2]: for k-quad q and column c, (b0,b2)+b_off and (b1,b3)+b_off as int16 pairs */
+    uint32_t buf[(UL_DSP_KMAX / 4) * UL_COLS * 2];
+    const uint32_t ao2 = pack16(a_off, a_off), bo2 = pack16(b_off, b_off);
+    const int32_t quads = k >> 2, rest = k & 3;
+    const int32_t nq = quads + (rest ? 1 : 0);
+    for (int32_t j0 = 0; j0 < n; j0 += UL_COLS) {
+        const int32_t nc = n - j0 < UL_COLS ? n - j0 : UL_COLS;
+        for (int32_t c = 0; c < UL_COLS; c++) {   /* expand this block of weights */
+            uint32_t *e = buf + 2 * c;
+            if (c >= nc) {
+                for (int32_t q = 0; q < nq; q++) {
+                    e[q * 2 * UL_COLS] = 0;
+                    e[q * 2 * UL_COLS + 1] = 0;
+                }
+                continue;
+            }
+            const int8_t *bj = b + (size_t)(j0 + c) * (size_t)k;
+            for (int32_t q = 0; q < quads; q++) {
+                uint32_t w = ld32(bj + 4 * q);
+                e[q * 2 * UL_COLS] = __sxtab16(bo2, w);
+                e[q * 2 * UL_COLS + 1] = sxtab16_ror8(bo2, w);
+            }
+            if (rest) {   /* padding lanes stay 0 so that they add nothing */
+                const int8_t *t = bj + 4 * quads;
+                e[quads * 2 * UL_COLS] = pack16(t[0] + b_off, rest > 2 ? t[2] + b_off : 0);
+                e[quads * 2 * UL_COLS + 1] = pack16(rest > 1 ? t[1] + b_off : 0, 0);
+            }
+        }
+        for (int32_t i = 0; i < m; i++) {
+            const int8_t *p = a + (size_t)i * (size_t)k;
+            const uint32_t *e = buf;
+            int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int32_t q = 0; q < quads; q++) {
+                uint32_t w = ld32(p);
+                p += 4;
+                uint32_t x02 = __sxtab16(ao2, w);
+                uint32_t x13 = sxtab16_ror8(ao2, w);
+                s0 = __smlad(x02, e[0], s0);
+                s0 = __smlad(x13, e[1], s0);
+                s1 = __smlad(x02, e[2], s1);
+                s1 = __smlad(x13, e[3], s1);
+                s2 = __smlad(x02, e[4], s2);
+                s2 = __smlad(x13, e[5], s2);
+                s3 = __smlad(x02, e[6], s3);
+                s3 = __smlad(x13, e[7], s3);
+                e += 2 * UL_COLS;
+            }
+            if (rest) {
+                uint32_t w = tail32(p, rest);
+                uint32_t x02 = __sxtab16(ao2, w);
+                uint32_t x13 = sxtab16_ror8(ao2, w);
+                s0 = __smlad(x02, e[0], s0);
+                s0 = __smlad(x13, e[1], s0);
+                s1 = __smlad(x02, e[2], s1);
+                s1 = __smlad(x13, e[3], s1);
+                s2 = __smlad(x02, e[4], s2);
+                s2 = __smlad(x13, e[5], s2);
+                s3 = __smlad(x02, e[6], s3);
+                s3 = __smlad(x13, e[7], s3);
+            }
+            uint32_t acc[UL_COLS] = {(uint32_t)s0, (uint32_t)s1, (uint32_t)s2, (uint32_t)s3};
+            store_block(acc, nc, j0, bias, mult, shift,
+                        out8 ? out8 + (size_t)i * (size_t)n : NULL,
+                        out32 ? out32 + (size_t)i * (size_t)n : NULL, out_off, act_min, act_max);
+        }
+    }
+}
+#endif
+
+static void gemm_any(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
+                     const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n, int32_t k,
+                     int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min, int32_t act_max) {
+#if UL_DSP
+    if (k <= UL_DSP_KMAX) {
+        gemm_dsp(a, b, bias, mult, shift, out8, out32, m, n, k, a_off, b_off, out_off, act_min, act_max);
+        return;
+    }
+#endif
+    gemm_portable(a, b, bias, mult, shift, out8, out32, m, n, k, a_off, b_off, out_off, act_min, act_max);
+}
+
+int ul_gemm_s8(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
+               const int8_t *shift, int8_t *out, int32_t m, int32_t n, int32_t k,
+               int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min, int32_t act_max) {
+    int st = check_gemm(a, b, out, m, n, k, a_off, b_off);
+    if (st == UL_OK) {
+        st = check_requant(mult, shift, n, out_off, act_min, act_max);
+    }
+    if (st != UL_OK) {
+        return st;
+    }
+    if (m && n) {
+        gemm_any(a, b, bias, mult, shift, out, NULL, m, n, k, a_off, b_off, out_off, act_min, act_max);
+    }
+    return UL_OK;
+}
+
+int ul_gemm_s32(const int8_t *a, const int8_t *b, const int32_t *bias, int32_t *out,
+                int32_t m, int32_t n, int32_t k, int32_t a_off, int32_t b_off) {
+    int st = check_gemm(a, b, out, m, n, k, a_off, b_off);
+    if (st != UL_OK) {
+        return st;
+    }
+    if (m && n) {
+        gemm_any(a, b, bias, NULL, NULL, NULL, out, m, n, k, a_off, b_off, 0, 0, 0);
+    }
+    return UL_OK;
+}
+
+/* ---- im2col and the conv layer ---- */
+
+static int check_geometry(int32_t in_h, int32_t in_w, int32_t in_c, int32_t k_h, int32_t k_w,
+                          int32_t stride_h, int32_t stride_w, int32_t dil_h, int32_t dil_w,
+                          int32_t out_h, int32_t out_w) {
+    if (in_h < 0 || in_w < 0 || in_c < 0 || out_h < 0 || out_w < 0 || k_h < 1 || k_w < 1 ||
+        stride_h < 1 || stride_w < 1 || dil_h < 1 || dil_w < 1) {
+        return UL_E_DIM;
+    }
+    return UL_OK;
+}
+
+static void im2col_rows(const int8_t *x, int8_t *col, int32_t in_h, int32_t in_w, int32_t in_c,
+                        int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w, int32_t dil_h,
+                        int32_t dil_w, int32_t pad_top, int32_t pad_left, int32_t out_w, int32_t row0,
+                        int32_t rows, int32_t pad_value) {
+    int8_t *p = col;
+    for (int32_t r = row0; r < row0 + rows; r++) {
+        int32_t oy = r / out_w, ox = r - oy * out_w;
+        int32_t iy0 = oy * stride_h - pad_top, ix0 = ox * stride_w - pad_left;
+        for (int32_t ky = 0; ky < k_h; ky++) {
+            int32_t iy = iy0 + ky * dil_h;
+            if (iy < 0 || iy >= in_h) {
+                memset(p, pad_value, (size_t)k_w * (size_t)in_c);
+                p += (size_t)k_w * (size_t)in_c;
+                continue;
+            }
+            const int8_t *xrow = x + (size_t)iy * (size_t)in_w * (size_t)in_c;
+            for (int32_t kx = 0; kx < k_w; kx++) {
+                int32_t ix = ix0 + kx * dil_w;
+                if (ix < 0 || ix >= in_w) {
+                    memset(p, pad_value, (size_t)in_c);
+                } else {
+                    memcpy(p, xrow + (size_t)ix * (size_t)in_c, (size_t)in_c);
+                }
+                p += in_c;
+            }
+        }
+    }
+}
+
+int ul_im2col_s8(const int8_t *x, int8_t *col, int32_t in_h, int32_t in_w, int32_t in_c,
+                 int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w, int32_t dil_h,
+                 int32_t dil_w, int32_t pad_top, int32_t pad_left, int32_t out_h, int32_t out_w,
+                 int32_t row0, int32_t rows, int32_t pad_value) {
+    int st = check_geometry(in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, out_h, out_w);
+    if (st != UL_OK) {
+        return st;
+    }
+    if (row0 < 0 || rows < 0 || (int64_t)row0 + rows > (int64_t)out_h * out_w) {
+        return UL_E_DIM;
+    }
+    if (pad_value < -128 || pad_value > 127) {
+        return UL_E_PAD;
+    }
+    if (rows && in_c && (!col || (!x && in_h && in_w))) {
+        return UL_E_NULL;
+    }
+    if (rows && in_c) {
+        im2col_rows(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top,
+                    pad_left, out_w, row0, rows, pad_value);
+    }
+    return UL_OK;
+}
+
+size_t ul_conv_col_size(int32_t in_c, int32_t k_h, int32_t k_w, int32_t out_h, int32_t out_w) {
+    int64_t rows = (int64_t)out_h * out_w;
+    if (rows > UL_CONV_ROWS) {
+        rows = UL_CONV_ROWS;
+    }
+    if (rows < 1) {
+        rows = 1;
+    }
+    if (in_c < 0 || k_h < 0 || k_w < 0) {
+        return 0;
+    }
+    return (size_t)((rows * k_h * k_w * in_c + 3) & ~(int64_t)3);
+}
+
+int ul_conv_s8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *mult,
+               const int8_t *shift, int8_t *out, int8_t *col, size_t col_size,
+               int32_t in_h, int32_t in_w, int32_t in_c, int32_t out_c, int32_t k_h, int32_t k_w,
+               int32_t stride_h, int32_t stride_w, int32_t dil_h, int32_t dil_w,
+               int32_t pad_top, int32_t pad_left, int32_t out_h, int32_t out_w,
+               int32_t in_off, int32_t out_off, int32_t act_min, int32_t act_max) {
+    int st = check_geometry(in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, out_h, out_w);
+    if (st != UL_OK) {
+        return st;
+    }
+    if (out_c < 0) {
+        return UL_E_DIM;
+    }
+    if (in_off < -127 || in_off > 128) {
+        return UL_E_AOFF;
+    }
+    st = check_requant(mult, shift, out_c, out_off, act_min, act_max);
+    if (st != UL_OK) {
+        return st;
+    }
+    const int64_t row64 = (int64_t)k_h * k_w * in_c;
+    const int32_t rows = out_h * out_w;
+    if (row64 > INT32_MAX) {
+        return UL_E_DIM;
+    }
+    const int32_t row = (int32_t)row64;
+    if (rows == 0 || out_c == 0) {
+        return UL_OK;
+    }
+    if (!x || !w || !out || (row && !col)) {
+        return UL_E_NULL;
+    }
+    if (row && col_size < (size_t)row) {
+        return UL_E_SCRATCH;
+    }
+    int32_t block = row ? (int32_t)(col_size / (size_t)row < (size_t)rows ? col_size / (size_t)row : (size_t)rows)
+                        : rows;
+    for (int32_t r0 = 0; r0 < rows; r0 += block) {
+        int32_t nb = rows - r0 < block ? rows - r0 : block;
+        if (row) {
+            im2col_rows(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top,
+                        pad_left, out_w, r0, nb, -in_off);
+        }
+        gemm_any(col, w, bias, mult, shift, out + (size_t)r0 * (size_t)out_c, NULL, nb, out_c, row,
+                 in_off, 0, out_off, act_min, act_max);
+    }
+    return UL_OK;
+}
+
+/* ---- Q15 ---- */
+
+static int64_t dot16(const int16_t *a, const int16_t *b, int32_t n) {
+    int64_t s = 0;
+    int32_t i = 0;
+#if UL_DSP
+    for (; i + 4 <= n; i += 4) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a + i, 4);
+        memcpy(&a1, a + i + 2, 4);
+        memcpy(&b0, b + i, 4);
+        memcpy(&b1, b + i + 2, 4);
+        s = (int64_t)__smlald(a0, b0, (uint64_t)s);
+        s = (int64_t)__smlald(a1, b1, (uint64_t)s);
+    }
+#endif
+    for (; i < n; i++) {
+        s += (int32_t)a[i] * b[i];
+    }
+    return s;
+}
+
+int ul_dot_q15(const int16_t *a, const int16_t *b, int32_t n, int64_t *result) {
+    if (n < 0) {
+        return UL_E_DIM;
+    }
+    if (!result || (n && (!a || !b))) {
+        return UL_E_NULL;
+    }
+    *result = dot16(a, b, n);
+    return UL_OK;
+}
+
+int ul_matvec_q15(const int16_t *w, const int16_t *x, const int32_t *bias, int32_t *out,
+                  int32_t rows, int32_t cols, int32_t shift) {
+    if (rows < 0 || cols < 0) {
+        return UL_E_DIM;
+    }
+    if (shift < 0 || shift > 31) {
+        return UL_E_SHIFT;
+    }
+    if ((rows && !out) || (rows && cols && (!w || !x))) {
+        return UL_E_NULL;
+    }
+    const int64_t rnd = shift > 0 ? (int64_t)1 << (shift - 1) : 0;
+    for (int32_t r = 0; r < rows; r++) {
+        int64_t s = dot16(w + (size_t)r * (size_t)cols, x, cols) + (bias ? bias[r] : 0) + rnd;
+        s >>= shift;
+        out[r] = s > INT32_MAX ? INT32_MAX : (s < INT32_MIN ? INT32_MIN : (int32_t)s);
+    }
+    return UL_OK;
+}
