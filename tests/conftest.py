@@ -50,6 +50,17 @@ class MicroPythonFile(pytest.File):
                                                   compiled=(mode == "mpy"))
 
 
+_SIM_PATH: list[Path] = []
+
+
+def _sim_path() -> list[Path]:
+    """device/sim (fake I2C bus, LIS3DH stand-in) and the Adafruit driver copied from site-packages."""
+    if not _SIM_PATH:
+        from ulearn_host.boards import device_sim_path
+        _SIM_PATH.extend(device_sim_path())
+    return _SIM_PATH
+
+
 class MicroPythonTestFailure(Exception):
     pass
 
@@ -63,7 +74,7 @@ class MicroPythonItem(pytest.Item):
 
     def runtest(self):
         result = unixport.run(script=DEVICE_TESTS / "_runner.py", args=[self.path.stem, self.func],
-                              heap=self.heap, compiled=self.compiled, path=[DEVICE_TESTS],
+                              heap=self.heap, compiled=self.compiled, path=[DEVICE_TESTS, *_sim_path()],
                               cwd=self._workdir(), check=False)
         lines = result.stdout.split("\n")
         verdict = next((ln[len(MARK):] for ln in reversed(lines) if ln.startswith(MARK)), None)
@@ -99,3 +110,78 @@ def mpy():
     def run(code: str, **kw) -> str:
         return unixport.run(code, **kw).stdout
     return run
+
+
+# -- virtual boards ---------------------------------------------------------------------------------
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+
+class VirtualBoardProcess:
+    """A `ulearn board serve`-style bridge in a child process, for tests."""
+
+    def __init__(self, home: Path, flash_size: str = "2M", heap: str = "256k", runtime: str = "micropython"):
+        self.runtime = runtime
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.link = self.home / "tty"
+        self.flash_size, self.heap = flash_size, heap
+        self.proc: subprocess.Popen | None = None
+        self.port = str(self.link)
+
+    def start(self) -> "VirtualBoardProcess":
+        ready = self.home / "ready"
+        ready.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ulearn_host.board.virtual", "--home", str(self.home), "--link",
+             str(self.link), "--flash-size", self.flash_size, "--heap", self.heap, "--ready-file", str(ready),
+             "--runtime", self.runtime],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"virtual board did not start: {self.proc.stderr.read().decode()}")
+            time.sleep(0.02)
+        return self
+
+    def interpreter_pids(self) -> list[int]:
+        """PIDs of the MicroPython interpreter(s) serving this board."""
+        out = subprocess.run(["pgrep", "-f", str(self.home / "flash.img")], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split() if int(p) != (self.proc.pid if self.proc else -1)]
+
+    def kill_interpreter(self) -> None:
+        """Power-cut the interpreter (SIGKILL); the bridge boots a new one like a board after a reset."""
+        for pid in self.interpreter_pids():
+            os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def restart(self) -> "VirtualBoardProcess":
+        """Stop the whole bridge and start it again on the same flash (a power cycle)."""
+        self.stop()
+        return self.start()
+
+
+@pytest.fixture(scope="session")
+def virtual_board(tmp_path_factory):
+    """One virtual board for the test session (`.port`, `.home`, `.kill_interpreter()`, `.restart()`)."""
+    board = VirtualBoardProcess(tmp_path_factory.mktemp("virtual-board")).start()
+    yield board
+    board.stop()
+
+
+@pytest.fixture
+def fresh_board(tmp_path):
+    """A virtual board of its own for one test, with a small (256 KiB) flash."""
+    board = VirtualBoardProcess(tmp_path / "board", flash_size="256k").start()
+    yield board
+    board.stop()

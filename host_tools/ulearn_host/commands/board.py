@@ -1,0 +1,27 @@
+"""`ulearn board serve`: run a virtual board (MicroPython behind a pseudo-terminal)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..board.virtual import DEFAULT_FLASH, DEFAULT_HEAP, default_home, parse_size, serve
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    s = sub.add_parser("serve", help="start a virtual board and print its device path (Ctrl-C stops it)")
+    s.add_argument("--home", type=Path, default=None,
+                   help=f"folder for its flash image (default {default_home()})")
+    s.add_argument("--flash-size", type=parse_size, default=DEFAULT_FLASH, help="flash size, e.g. 2M, 512k")
+    s.add_argument("--heap", default=DEFAULT_HEAP, help="MicroPython heap, e.g. 256k (the seed's FRDM-K64F)")
+    s.add_argument("--runtime", choices=["micropython", "circuitpython"], default="micropython",
+                   help="circuitpython: MicroPython with CircuitPython's module names (for testing CP paths)")
+    s.add_argument("--link", type=Path, default=None,
+                   help="also create this symlink to the device (default <home>/tty)")
+
+
+def run(args: argparse.Namespace) -> int:
+    home = args.home or default_home()
+    serve(home, args.flash_size, args.heap, args.link or home / "tty", runtime=args.runtime)
+    return 0
