@@ -104,6 +104,10 @@ def sections(model: Model) -> tuple[dict, dict[bytes, bytes], Plan]:
         "macs": model.macs(),
         "layers": [_layer_meta(layer) for layer in model.layers],
     }
+    if model.input_mean is not None:
+        meta["input_mean"] = [_f32(v) for v in model.input_mean]
+    if model.input_std is not None:
+        meta["input_std"] = [_f32(v) for v in model.input_std]
     secs = {
         nnfmt.TAG_LAYERS: layr,
         nnfmt.TAG_WEIGHTS: bytes(weights),
@@ -177,4 +181,5 @@ def from_blob(blob: bytes) -> Model:
     feature_spec = b.json(fmt.TAG_FEATURES) if b.has(fmt.TAG_FEATURES) else None
     return Model(input_shape=tuple(meta["input_shape"]), input_scale=float(np.float32(meta["input_scale"])),
                  input_zero_point=meta["input_zero_point"], layers=layers, classes=list(meta["classes"]),
-                 feature_spec=feature_spec, name=meta["name"])
+                 feature_spec=feature_spec, name=meta["name"], input_mean=meta.get("input_mean"),
+                 input_std=meta.get("input_std"))

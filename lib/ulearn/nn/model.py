@@ -44,12 +44,14 @@ def _signed_weights(mv):
     """`mv` as an int8-reading buffer: a cast (CPython), itself when already signed, else a copy."""
     if hasattr(mv, "cast"):  # CPython memoryview
         return mv.cast("b") if mv.format != "b" else mv, False
+    if not len(mv):
+        return mv, False
     for v in mv:
         if v < 0:
             return mv, False
         if v > 127:
             break
-    return array("b", mv), True
+    return array("b", mv), True  # unsigned view (bytes): one int8 copy
 
 
 def _int32s(mv, count):
@@ -128,13 +130,18 @@ class Model:
         self.macs = meta.get("macs", 0)
         self._in_scale = meta.get("input_scale", 1.0)
         self._in_zp = meta.get("input_zero_point", 0)
+        c = self.input_shape[-1] if self.input_shape else 1
+        self._mean = meta.get("input_mean") or [0.0] * c
+        self._std = meta.get("input_std") or [1.0] * c
+        if len(self._mean) != c or len(self._std) != c:
+            _err(source, "input_mean/input_std need %d entries (one per input channel): corrupt blob" % c)
         self._out_scale = meta.get("output_scale", 1.0)
         self._out_zp = meta.get("output_zero_point", 0)
         self._softmax_out = layers[-1].op == F.OP_SOFTMAX
         self._n_in = n_in
         self._n_out = tensors[-1][1]
         total = scratch_off + scratch
-        copy_w = not hasattr(wsec, "cast")
+        copy_w = not hasattr(wsec, "cast") and len(wsec) > 0
         if copy_w:
             for v in wsec:
                 if v < 0:
@@ -254,8 +261,14 @@ class Model:
     def _quantize(self, x):
         q = self._in_view
         scale, zp = self._in_scale, self._in_zp
+        mean, std = self._mean, self._std
+        nc = len(mean)
+        c = 0
         for i in range(self._n_in):
-            v = x[i] / scale
+            v = (x[i] - mean[c]) / std[c] / scale
+            c += 1
+            if c == nc:
+                c = 0
             v = int(v + 0.5) if v >= 0 else int(v - 0.5)
             v += zp
             q[i] = -128 if v < -128 else (127 if v > 127 else v)
@@ -281,7 +294,8 @@ class Model:
         """Run the model on one input; returns the index of the largest output (the class).
 
         x: array('b') of quantized int8 values (input scale/zero point in info()), or array('f')
-        of floats quantized here; flat, in the input shape's row-major order. out (optional):
+        of floats standardized per channel (input_mean/input_std of the blob, if any) and quantized
+        here; flat, in the input shape's row-major order. out (optional):
         array('b') receives the int8 outputs, array('f') the dequantized outputs (probabilities
         after softmax). Raises ValueError naming the argument for a wrong length or typecode.
         """
