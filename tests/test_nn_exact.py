@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from ulearn_host import unixport
 from ulearn_host.nn import cases, export, reference
 
@@ -32,8 +31,9 @@ def vectors():
 
 
 def test_cpython_runtime_equals_reference(vectors):
-    import ulearn
     from array import array
+
+    import ulearn
     for label, model, xs, ys in vectors:
         m = ulearn.load(export.to_blob(model))
         out = array("b", bytes(ys[0].size))
