@@ -4,7 +4,7 @@
     m = ulearn.load("fan.mpy")      # or a raw blob file, e.g. "fan.ulb"
     m.predict(x, out)               # fills `out`, returns the class (or score)
     m.info()
-    ulearn.backend_name()           # which GEMM/dot provider runs: native, ulab, viper or python
+    ulearn.backend()                # which GEMM/dot provider runs: native, ulab, viper or python
 """
 
 __version__ = "0.1.0"
@@ -21,13 +21,8 @@ _LOADERS = {
 
 
 def backend_name():
-    """Name of the GEMM/dot provider chosen at import: 'native', 'ulab', 'viper' or 'python'.
-
-    (The provider itself is the module `ulearn.backend`; a function of that same name could not
-    coexist with it, because importing the submodule rebinds the package attribute.)
-    """
-    from ulearn import backend as _backend
-    return _backend.NAME
+    """Name of the GEMM/dot provider chosen at import: 'native', 'ulab', 'viper' or 'python'."""
+    return _backend_module.NAME
 
 
 def read_blob(path):
@@ -80,3 +75,25 @@ def load(path_or_bytes, **options):
         raise BlobError("%s is a %s model but its runtime (%s) is not installed on this board: "
                         "ulearn push it (%s)" % (source, blob.kind_name, module_name, e))
     return module.from_blob(blob, source, **options)
+
+
+# The backend is chosen once, here. `ulearn.backend()` names it; `ulearn.backend.gemm_s8(...)` (and
+# every other name of the module ulearn/backend.py) still works, because the package attribute is a
+# small callable that forwards to the module (a plain function could not share the module's name).
+from ulearn import backend as _backend_module  # noqa: E402
+
+
+class _Backend:
+    """`ulearn.backend()` -> provider name; `ulearn.backend.X` -> `X` of the module ulearn/backend.py."""
+
+    def __call__(self):
+        return _backend_module.NAME
+
+    def __getattr__(self, name):
+        return getattr(_backend_module, name)
+
+    def __repr__(self):
+        return "<ulearn backend %r>" % _backend_module.NAME
+
+
+backend = _Backend()
