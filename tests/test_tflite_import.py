@@ -1,0 +1,104 @@
+"""`ulearn import`: .tflite -> IR -> blob; unsupported operators are refused by name."""
+
+from __future__ import annotations
+
+import flatbuffers
+import numpy as np
+import pytest
+
+pytest.importorskip("tflite_micro", reason="needs the tflite-micro package: run `make setup`")
+
+from ulearn_host import cli
+from ulearn_host.errors import UlearnError
+from ulearn_host.nn import export, reference, synth
+from ulearn_host.tflite.micro import MicroReference
+from ulearn_host.tflite.reader import from_tflite
+from ulearn_host.tflite.schema import FILE_IDENTIFIER, fb
+from ulearn_host.tflite.writer import to_tflite
+
+ARCHS = [
+    (synth.FAN_ARCH, synth.FAN_INPUT),
+    ([{"op": "conv2d", "filters": 4, "kernel": [3, 3], "padding": "same", "act": "relu6"},
+      {"op": "depthwise_conv2d", "kernel": [3, 3], "multiplier": 2, "act": "relu"},
+      {"op": "avg_pool2d", "pool": [2, 2]}, {"op": "max_pool2d", "pool": [1, 1]}, {"op": "flatten"},
+      {"op": "dense", "units": 3}, {"op": "softmax"}], (8, 8, 1)),
+]
+
+FIELDS = ("op", "input_shape", "output_shape", "input_zero_point", "output_zero_point", "kernel", "stride",
+          "dilation", "padding", "depth_multiplier", "act_min", "act_max")
+
+
+@pytest.mark.parametrize("arch,shape", ARCHS, ids=["fan-1d", "image-2d"])
+def test_round_trip_through_tflite(arch, shape):
+    model = synth.random_model(arch, shape, seed=7)
+    again = from_tflite(to_tflite(model))
+    assert len(again.layers) == len(model.layers)
+    for a, b in zip(model.layers, again.layers):
+        for f in FIELDS:
+            assert getattr(a, f) == getattr(b, f), (a.op, f)
+        assert np.float32(a.output_scale) == np.float32(b.output_scale)
+        for f in ("weights", "bias", "multiplier", "shift"):
+            x, y = getattr(a, f), getattr(b, f)
+            assert (x is None and y is None) or np.array_equal(x, y), (a.op, f)
+    xs = np.random.default_rng(0).integers(-128, 128, size=(6, *shape)).astype(np.int8)
+    assert np.array_equal(reference.run_batch(again, xs), reference.run_batch(model, xs))
+    assert export.to_blob(again)  # exportable
+
+
+def _model_with(ops: list[int]) -> bytes:
+    """A tiny float .tflite whose subgraph uses the given builtin operators (enough for the reader)."""
+    tensors = []
+    for i in range(len(ops) + 1):
+        t = fb.TensorT()
+        t.shape, t.type, t.name, t.buffer = [1, 4], fb.TensorType.FLOAT32, f"t{i}", 0
+        tensors.append(t)
+    codes, operators = [], []
+    for i, code in enumerate(ops):
+        oc = fb.OperatorCodeT()
+        oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, min(code, 127), 1
+        codes.append(oc)
+        op = fb.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = i, [i], [i + 1]
+        operators.append(op)
+    sg = fb.SubGraphT()
+    sg.tensors, sg.operators, sg.inputs, sg.outputs = tensors, operators, [0], [len(ops)]
+    m = fb.ModelT()
+    m.version, m.operatorCodes, m.subgraphs, m.buffers = 3, codes, [sg], [fb.BufferT()]
+    b = flatbuffers.Builder(256)
+    b.Finish(m.Pack(b), file_identifier=FILE_IDENTIFIER)
+    return bytes(b.Output())
+
+
+def test_refuses_unsupported_operators_listing_their_names():
+    data = _model_with([fb.BuiltinOperator.TANH, fb.BuiltinOperator.FULLY_CONNECTED, fb.BuiltinOperator.ADD])
+    with pytest.raises(UlearnError) as e:
+        from_tflite(data, "third.tflite")
+    msg = str(e.value)
+    assert "ADD, TANH" in msg and "third.tflite" in msg
+    assert "FULLY_CONNECTED" not in msg.split("Supported")[0]
+
+
+def test_refuses_float_models_and_garbage(tmp_path):
+    with pytest.raises(UlearnError, match="int8"):
+        from_tflite(_model_with([fb.BuiltinOperator.SOFTMAX]), "float.tflite")
+    with pytest.raises(UlearnError, match="not a .tflite"):
+        from_tflite(b"\x00" * 64, "junk.tflite")
+
+
+def test_cli_import_bit_exact_and_refusal(tmp_path, capsys):
+    model = synth.random_model(synth.FAN_ARCH, synth.FAN_INPUT, seed=2)
+    src = tmp_path / "fan.tflite"
+    src.write_bytes(to_tflite(model))
+    out = tmp_path / "fan.mpy"
+    assert cli.main(["import", str(src), "--out", str(out), "--classes", "off,on,clogged,friction"]) == 0
+    assert "bit-exact with TFLite Micro" in capsys.readouterr().out
+    imported = export.from_blob((tmp_path / "fan.ulb").read_bytes())
+    assert imported.classes == ["off", "on", "clogged", "friction"]
+    xs = np.random.default_rng(4).integers(-128, 128, size=(5, *synth.FAN_INPUT)).astype(np.int8)
+    assert np.array_equal(reference.run_batch(imported, xs).reshape(5, -1), MicroReference(src.read_bytes()).run_batch(xs))
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(_model_with([fb.BuiltinOperator.LSTM, fb.BuiltinOperator.CONCATENATION]))
+    assert cli.main(["import", str(bad), "--out", str(tmp_path / "bad.mpy")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ulearn: ") and "CONCATENATION, LSTM" in err
+    assert not (tmp_path / "bad.mpy").exists()
