@@ -1,0 +1,325 @@
+/*
+ * MicroPython binding of the ulearn C kernels: module `ulearn_native`.
+ *
+ * One file, two builds: a dynamic native module (.mpy; Makefile here, MICROPY_ENABLE_DYNRUNTIME)
+ * and a firmware user C module (micropython.mk / micropython.cmake). Each entry point unpacks its
+ * arguments, gets the buffers, checks typecode / length / alignment (ValueError naming the argument),
+ * calls the pure-C kernel and turns its status into a ValueError. Signatures are those of
+ * lib/ulearn/backend.py (docs/architecture.md "Backend API").
+ */
+#if MICROPY_ENABLE_DYNRUNTIME
+#include "py/dynruntime.h"
+#else
+#include "py/runtime.h"
+#endif
+#include "ulearn_kernel.h"
+
+/* ---- error messages built on the stack ("<arg>: <what>"), raised as ValueError ---- */
+
+static size_t put(char *buf, size_t at, size_t cap, const char *s) {
+    while (*s && at + 1 < cap) {
+        buf[at++] = *s++;
+    }
+    buf[at] = 0;
+    return at;
+}
+
+static size_t put_int(char *buf, size_t at, size_t cap, mp_int_t v) {
+    char tmp[24];
+    size_t n = 0;
+    mp_uint_t u = v < 0 ? (mp_uint_t)0 - (mp_uint_t)v : (mp_uint_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u && n < sizeof(tmp));
+    if (v < 0 && at + 1 < cap) {
+        buf[at++] = '-';
+    }
+    while (n && at + 1 < cap) {
+        buf[at++] = tmp[--n];
+    }
+    buf[at] = 0;
+    return at;
+}
+
+static MP_NORETURN void raise_arg3(const char *name, const char *what, mp_int_t v, int with_value,
+                                    const char *tail) {
+    char msg[160];
+    size_t at = put(msg, 0, sizeof(msg), name);
+    at = put(msg, at, sizeof(msg), ": ");
+    at = put(msg, at, sizeof(msg), what);
+    if (with_value) {
+        at = put_int(msg, at, sizeof(msg), v);
+    }
+    at = put(msg, at, sizeof(msg), tail);
+    mp_raise_type_arg(&mp_type_ValueError, mp_obj_new_str(msg, at));
+}
+
+static MP_NORETURN void raise_arg(const char *name, const char *what, mp_int_t v, int with_value) {
+    raise_arg3(name, what, v, with_value, "");
+}
+
+/* ---- argument access ---- */
+
+static int32_t get_i32(mp_obj_t o, const char *name) {
+    mp_int_t v = mp_obj_get_int(o);
+    if (v < INT32_MIN || v > INT32_MAX) {
+        raise_arg(name, "outside the int32 range: ", v, 1);
+    }
+    return (int32_t)v;
+}
+
+static int32_t get_dim(mp_obj_t o, const char *name) {
+    int32_t v = get_i32(o, name);
+    if (v < 0) {
+        raise_arg(name, "must be >= 0, got ", v, 1);
+    }
+    return v;
+}
+
+/* Buffer of typecode `tc` ('b', 'h', 'i') with at least `need` elements; NULL for None if allowed. */
+static void *get_buf(mp_obj_t o, char tc, mp_int_t need, int writable, int optional, const char *name) {
+    if (optional && o == mp_const_none) {
+        return NULL;
+    }
+    mp_buffer_info_t bi;
+    if (!mp_get_buffer(o, &bi, writable ? MP_BUFFER_WRITE : MP_BUFFER_READ)) {
+        raise_arg(name, writable ? "needs a writable array('b'/'h'/'i') buffer" : "needs an array buffer", 0, 0);
+    }
+    if (bi.typecode != tc) {
+        const char *want = tc == 'b' ? "typecode must be 'b' (int8)" :
+                           tc == 'h' ? "typecode must be 'h' (int16)" : "typecode must be 'i' (int32)";
+        raise_arg(name, want, 0, 0);
+    }
+    size_t size = tc == 'b' ? 1 : (tc == 'h' ? 2 : 4);
+    if (((uintptr_t)bi.buf & (size - 1)) != 0) {
+        raise_arg(name, "buffer is not aligned to its element size", 0, 0);
+    }
+    if ((mp_int_t)(bi.len / size) < need) {
+        raise_arg3(name, "too short: needs at least ", need, 1, " elements");
+    }
+    return bi.buf;
+}
+
+static mp_int_t product(mp_int_t a, mp_int_t b, const char *name) {
+    if (a && b > INT32_MAX / a) {
+        raise_arg(name, "shape too large", 0, 0);
+    }
+    return a * b;
+}
+
+/* Status from the kernel -> ValueError naming the argument (per-channel index found here). */
+static void check_status(int st, const int32_t *mult, const int8_t *shift, int32_t n) {
+    switch (st) {
+        case UL_OK:
+            return;
+        case UL_E_SHIFT:
+            if (shift) {
+                for (int32_t j = 0; j < n; j++) {
+                    if (shift[j] < -31 || shift[j] > 30) {
+                        raise_arg("shift", "outside [-31, 30] at index ", j, 1);
+                    }
+                }
+            }
+            raise_arg("shift", "outside [0, 31]", 0, 0);
+        case UL_E_MULT:
+            for (int32_t j = 0; j < n; j++) {
+                if (mult[j] < 0) {
+                    raise_arg("mult", "negative (Q31 multipliers are in [0, 2^31)) at index ", j, 1);
+                }
+            }
+            raise_arg("mult", "negative", 0, 0);
+        case UL_E_DIM:
+            raise_arg("shape", "a dimension is negative or a kernel/stride/dilation is < 1", 0, 0);
+        case UL_E_AOFF:
+            raise_arg("a_off/in_off", "outside its range ([-255, 255]; in_off [-127, 128])", 0, 0);
+        case UL_E_BOFF:
+            raise_arg("b_off", "outside [-255, 255]", 0, 0);
+        case UL_E_OUTOFF:
+            raise_arg("out_off", "outside [-128, 127] (the output zero point)", 0, 0);
+        case UL_E_ACT:
+            raise_arg("act_min/act_max", "need -128 <= act_min <= act_max <= 127", 0, 0);
+        case UL_E_SCRATCH:
+            raise_arg("col", "scratch smaller than one im2col row (see conv_col_size)", 0, 0);
+        case UL_E_PAD:
+            raise_arg("pad_value", "outside [-128, 127]", 0, 0);
+        default:
+            raise_arg("arguments", "rejected by the kernel, status ", st, 1);
+    }
+}
+
+/* ---- entry points ---- */
+
+/* gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max) */
+static mp_obj_t ul_py_gemm_s8(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    int32_t m = get_dim(args[6], "m"), n = get_dim(args[7], "n"), k = get_dim(args[8], "k");
+    const int8_t *a = get_buf(args[0], 'b', product(m, k, "a"), 0, 0, "a");
+    const int8_t *b = get_buf(args[1], 'b', product(n, k, "b"), 0, 0, "b");
+    const int32_t *bias = get_buf(args[2], 'i', n, 0, 1, "bias");
+    const int32_t *mult = get_buf(args[3], 'i', n, 0, 0, "mult");
+    const int8_t *shift = get_buf(args[4], 'b', n, 0, 0, "shift");
+    int8_t *out = get_buf(args[5], 'b', product(m, n, "out"), 1, 0, "out");
+    int st = ul_gemm_s8(a, b, bias, mult, shift, out, m, n, k, get_i32(args[9], "a_off"),
+                        get_i32(args[10], "b_off"), get_i32(args[11], "out_off"),
+                        get_i32(args[12], "act_min"), get_i32(args[13], "act_max"));
+    check_status(st, mult, shift, n);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_gemm_s8_obj, 14, 14, ul_py_gemm_s8);
+
+/* gemm_s32(a, b, bias, out, m, n, k, a_off, b_off) */
+static mp_obj_t ul_py_gemm_s32(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    int32_t m = get_dim(args[4], "m"), n = get_dim(args[5], "n"), k = get_dim(args[6], "k");
+    const int8_t *a = get_buf(args[0], 'b', product(m, k, "a"), 0, 0, "a");
+    const int8_t *b = get_buf(args[1], 'b', product(n, k, "b"), 0, 0, "b");
+    const int32_t *bias = get_buf(args[2], 'i', n, 0, 1, "bias");
+    int32_t *out = get_buf(args[3], 'i', product(m, n, "out"), 1, 0, "out");
+    int st = ul_gemm_s32(a, b, bias, out, m, n, k, get_i32(args[7], "a_off"), get_i32(args[8], "b_off"));
+    check_status(st, NULL, NULL, 0);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_gemm_s32_obj, 9, 9, ul_py_gemm_s32);
+
+/* im2col_s8(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
+             out_h, out_w, pad_value) */
+static mp_obj_t ul_py_im2col_s8(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    int32_t in_h = get_dim(args[2], "in_h"), in_w = get_dim(args[3], "in_w"), in_c = get_dim(args[4], "in_c");
+    int32_t k_h = get_dim(args[5], "k_h"), k_w = get_dim(args[6], "k_w");
+    int32_t out_h = get_dim(args[13], "out_h"), out_w = get_dim(args[14], "out_w");
+    const int8_t *x = get_buf(args[0], 'b', product(product(in_h, in_w, "x"), in_c, "x"), 0, 0, "x");
+    mp_int_t row = product(product(k_h, k_w, "col"), in_c, "col");
+    int8_t *col = get_buf(args[1], 'b', product(product(out_h, out_w, "col"), row, "col"), 1, 0, "col");
+    int st = ul_im2col_s8(x, col, in_h, in_w, in_c, k_h, k_w, get_i32(args[7], "stride_h"),
+                          get_i32(args[8], "stride_w"), get_i32(args[9], "dil_h"), get_i32(args[10], "dil_w"),
+                          get_i32(args[11], "pad_top"), get_i32(args[12], "pad_left"), out_h, out_w, 0,
+                          out_h * out_w, get_i32(args[15], "pad_value"));
+    check_status(st, NULL, NULL, 0);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_im2col_s8_obj, 16, 16, ul_py_im2col_s8);
+
+/* conv_s8(x, w, bias, mult, shift, out, col, in_h, in_w, in_c, out_c, k_h, k_w, stride_h, stride_w,
+           dil_h, dil_w, pad_top, pad_left, out_h, out_w, in_off, out_off, act_min, act_max) */
+static mp_obj_t ul_py_conv_s8(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    int32_t in_h = get_dim(args[7], "in_h"), in_w = get_dim(args[8], "in_w"), in_c = get_dim(args[9], "in_c");
+    int32_t out_c = get_dim(args[10], "out_c"), k_h = get_dim(args[11], "k_h"), k_w = get_dim(args[12], "k_w");
+    int32_t out_h = get_dim(args[19], "out_h"), out_w = get_dim(args[20], "out_w");
+    mp_int_t row = product(product(k_h, k_w, "w"), in_c, "w");
+    const int8_t *x = get_buf(args[0], 'b', product(product(in_h, in_w, "x"), in_c, "x"), 0, 0, "x");
+    const int8_t *w = get_buf(args[1], 'b', product(out_c, row, "w"), 0, 0, "w");
+    const int32_t *bias = get_buf(args[2], 'i', out_c, 0, 1, "bias");
+    const int32_t *mult = get_buf(args[3], 'i', out_c, 0, 0, "mult");
+    const int8_t *shift = get_buf(args[4], 'b', out_c, 0, 0, "shift");
+    int8_t *out = get_buf(args[5], 'b', product(product(out_h, out_w, "out"), out_c, "out"), 1, 0, "out");
+    mp_buffer_info_t cb;
+    int8_t *col = get_buf(args[6], 'b', out_h && out_w ? row : 0, 1, 0, "col");
+    mp_get_buffer_raise(args[6], &cb, MP_BUFFER_WRITE);
+    int st = ul_conv_s8(x, w, bias, mult, shift, out, col, cb.len, in_h, in_w, in_c, out_c, k_h, k_w,
+                        get_i32(args[13], "stride_h"), get_i32(args[14], "stride_w"), get_i32(args[15], "dil_h"),
+                        get_i32(args[16], "dil_w"), get_i32(args[17], "pad_top"), get_i32(args[18], "pad_left"),
+                        out_h, out_w, get_i32(args[21], "in_off"), get_i32(args[22], "out_off"),
+                        get_i32(args[23], "act_min"), get_i32(args[24], "act_max"));
+    check_status(st, mult, shift, out_c);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_conv_s8_obj, 25, 25, ul_py_conv_s8);
+
+/* An exact int64 as a Python int (a small int where it fits, otherwise built from 30-bit parts). */
+static mp_obj_t int_from_i64(int64_t v) {
+    if (v >= -(1 << 29) && v < (1 << 29)) {
+        return mp_obj_new_int((mp_int_t)v);
+    }
+    int neg = v < 0;
+    uint64_t u = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    mp_obj_t r = mp_obj_new_int((mp_int_t)(u >> 60));
+    mp_obj_t thirty = mp_obj_new_int(30);
+    r = mp_binary_op(MP_BINARY_OP_OR, mp_binary_op(MP_BINARY_OP_LSHIFT, r, thirty),
+                     mp_obj_new_int((mp_int_t)((u >> 30) & 0x3FFFFFFF)));
+    r = mp_binary_op(MP_BINARY_OP_OR, mp_binary_op(MP_BINARY_OP_LSHIFT, r, thirty),
+                     mp_obj_new_int((mp_int_t)(u & 0x3FFFFFFF)));
+    return neg ? mp_binary_op(MP_BINARY_OP_SUBTRACT, mp_obj_new_int(0), r) : r;
+}
+
+/* dot_q15(a, b, n) -> int */
+static mp_obj_t ul_py_dot_q15(mp_obj_t a_obj, mp_obj_t b_obj, mp_obj_t n_obj) {
+    int32_t n = get_dim(n_obj, "n");
+    const int16_t *a = get_buf(a_obj, 'h', n, 0, 0, "a");
+    const int16_t *b = get_buf(b_obj, 'h', n, 0, 0, "b");
+    int64_t r = 0;
+    check_status(ul_dot_q15(a, b, n, &r), NULL, NULL, 0);
+    return int_from_i64(r);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(ul_dot_q15_obj, ul_py_dot_q15);
+
+/* matvec_q15(w, x, bias, out, rows, cols, shift) */
+static mp_obj_t ul_py_matvec_q15(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    int32_t rows = get_dim(args[4], "rows"), cols = get_dim(args[5], "cols");
+    const int16_t *w = get_buf(args[0], 'h', product(rows, cols, "w"), 0, 0, "w");
+    const int16_t *x = get_buf(args[1], 'h', cols, 0, 0, "x");
+    const int32_t *bias = get_buf(args[2], 'i', rows, 0, 1, "bias");
+    int32_t *out = get_buf(args[3], 'i', rows, 1, 0, "out");
+    check_status(ul_matvec_q15(w, x, bias, out, rows, cols, get_i32(args[6], "shift")), NULL, NULL, 0);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_matvec_q15_obj, 7, 7, ul_py_matvec_q15);
+
+/* conv_col_size(in_c, k_h, k_w, out_h, out_w) -> bytes */
+static mp_obj_t ul_py_conv_col_size(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return mp_obj_new_int((mp_int_t)ul_conv_col_size(get_dim(args[0], "in_c"), get_dim(args[1], "k_h"),
+                                                     get_dim(args[2], "k_w"), get_dim(args[3], "out_h"),
+                                                     get_dim(args[4], "out_w")));
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_conv_col_size_obj, 5, 5, ul_py_conv_col_size);
+
+#if MICROPY_ENABLE_DYNRUNTIME
+/* ---- dynamic native module (.mpy) ---- */
+
+/* A native module has no C library: memcpy/memset come from the interpreter's function table. */
+void *memcpy(void *dst, const void *src, size_t n) {
+    return mp_fun_table.memmove_(dst, src, n);
+}
+
+void *memset(void *s, int c, size_t n) {
+    return mp_fun_table.memset_(s, c, n);
+}
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+    mp_store_global(MP_QSTR_ABI, MP_OBJ_NEW_SMALL_INT(UL_ABI));
+    mp_store_global(MP_QSTR_gemm_s8, MP_OBJ_FROM_PTR(&ul_gemm_s8_obj));
+    mp_store_global(MP_QSTR_gemm_s32, MP_OBJ_FROM_PTR(&ul_gemm_s32_obj));
+    mp_store_global(MP_QSTR_im2col_s8, MP_OBJ_FROM_PTR(&ul_im2col_s8_obj));
+    mp_store_global(MP_QSTR_conv_s8, MP_OBJ_FROM_PTR(&ul_conv_s8_obj));
+    mp_store_global(MP_QSTR_conv_col_size, MP_OBJ_FROM_PTR(&ul_conv_col_size_obj));
+    mp_store_global(MP_QSTR_dot_q15, MP_OBJ_FROM_PTR(&ul_dot_q15_obj));
+    mp_store_global(MP_QSTR_matvec_q15, MP_OBJ_FROM_PTR(&ul_matvec_q15_obj));
+    MP_DYNRUNTIME_INIT_EXIT
+}
+#else
+/* ---- firmware user C module ---- */
+static const mp_rom_map_elem_t ulearn_native_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_ulearn_native) },
+    { MP_ROM_QSTR(MP_QSTR_ABI), MP_ROM_INT(UL_ABI) },
+    { MP_ROM_QSTR(MP_QSTR_gemm_s8), MP_ROM_PTR(&ul_gemm_s8_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gemm_s32), MP_ROM_PTR(&ul_gemm_s32_obj) },
+    { MP_ROM_QSTR(MP_QSTR_im2col_s8), MP_ROM_PTR(&ul_im2col_s8_obj) },
+    { MP_ROM_QSTR(MP_QSTR_conv_s8), MP_ROM_PTR(&ul_conv_s8_obj) },
+    { MP_ROM_QSTR(MP_QSTR_conv_col_size), MP_ROM_PTR(&ul_conv_col_size_obj) },
+    { MP_ROM_QSTR(MP_QSTR_dot_q15), MP_ROM_PTR(&ul_dot_q15_obj) },
+    { MP_ROM_QSTR(MP_QSTR_matvec_q15), MP_ROM_PTR(&ul_matvec_q15_obj) },
+};
+static MP_DEFINE_CONST_DICT(ulearn_native_globals, ulearn_native_globals_table);
+
+const mp_obj_module_t ulearn_native_user_cmodule = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&ulearn_native_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR_ulearn_native, ulearn_native_user_cmodule);
+#endif
