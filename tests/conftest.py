@@ -9,7 +9,11 @@ MicroPython run is its own interpreter with a capped heap: 256 KB unless the mod
 from __future__ import annotations
 
 import ast
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +24,7 @@ for p in (ROOT / "lib", ROOT / "host_tools", DEVICE_TESTS, ROOT / "device" / "ap
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from ulearn_host import unixport  # noqa: E402
+from ulearn_host import unixport  # noqa: E402 (after the sys.path set-up above)
 
 MARK = "\x1eULEARN-TEST "
 
@@ -113,10 +117,6 @@ def mpy():
 
 
 # -- virtual boards ---------------------------------------------------------------------------------
-import os  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
 
 
 class VirtualBoardProcess:
@@ -131,7 +131,7 @@ class VirtualBoardProcess:
         self.proc: subprocess.Popen | None = None
         self.port = str(self.link)
 
-    def start(self) -> "VirtualBoardProcess":
+    def start(self) -> VirtualBoardProcess:
         ready = self.home / "ready"
         ready.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
@@ -165,7 +165,7 @@ class VirtualBoardProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
-    def restart(self) -> "VirtualBoardProcess":
+    def restart(self) -> VirtualBoardProcess:
         """Stop the whole bridge and start it again on the same flash (a power cycle)."""
         self.stop()
         return self.start()

@@ -6,7 +6,6 @@ import json
 import struct
 
 import pytest
-
 from ulearn import blob as fmt
 from ulearn_host import unixport
 from ulearn_host.blob import load_blob_bytes, save_model, write_blob
@@ -99,8 +98,8 @@ def test_writer_refuses_what_the_reader_would():
     with pytest.raises(ValueError):
         write_blob(fmt.KIND_CNN, {}, {b"TOOLONG": b""})
     with pytest.raises(UlearnError, match="no valid ulearn model blob"):
-        from pathlib import Path
         import tempfile
+        from pathlib import Path
         p = Path(tempfile.mkdtemp()) / "x.ulb"
         p.write_bytes(b"garbage")
         load_blob_bytes(p)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import serial
-
 from ulearn_host.board import Board, BoardError, compile_plan
 from ulearn_host.board.push import push
 
@@ -160,7 +159,8 @@ def _make_package(folder: Path, version: str, files: int = 24, size: int = 6000)
 
 
 def _board_versions(b: Board, package: str, count: int) -> list[str]:
-    code = ("import sys\n_v=[]\nfor _i in range(%d):\n _n='%s.m%%02d' %% _i\n m=__import__(_n, None, None, ['VERSION'])\n"
+    code = ("import sys\n_v=[]\nfor _i in range(%d):\n _n='%s.m%%02d' %% _i\n"
+            " m=__import__(_n, None, None, ['VERSION'])\n"
             " _v.append(m.VERSION)\n sys.modules.pop(_n)\nprint(repr(_v))" % (count, package))
     import ast
     return ast.literal_eval(b.exec(code, timeout=60).strip())
@@ -175,9 +175,8 @@ def test_kill_during_push_leaves_whole_files_and_next_push_completes(fresh_board
 
     killer = threading.Timer(0.7, fresh_board.kill_interpreter)
     killer.start()
-    with pytest.raises(BoardError):
-        with Board(fresh_board.port, timeout=5) as b:
-            push(b, [str(pkg)], progress=False)
+    with pytest.raises(BoardError), Board(fresh_board.port, timeout=5) as b:
+        push(b, [str(pkg)], progress=False)
     killer.join()
 
     with Board(fresh_board.port) as b:  # every module imports whole: old or new, never truncated

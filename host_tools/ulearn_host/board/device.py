@@ -13,8 +13,8 @@ from __future__ import annotations
 import ast
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import serial
 from mpremote.transport import TransportError, TransportExecError

@@ -242,6 +242,40 @@ class VirtualBoard:
             self.link.unlink()
 
 
+def registry_dir() -> Path:
+    """Where running virtual boards announce themselves (one JSON file each), for `--all`."""
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "ulearn" / "ports"
+
+
+def running_boards() -> list[dict]:
+    """The virtual boards running now: [{'port', 'pid', 'home'}], stale entries removed."""
+    import json
+    found = []
+    folder = registry_dir()
+    for entry in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            data = json.loads(entry.read_text())
+            os.kill(data["pid"], 0)
+            if Path(data["port"]).exists():
+                found.append(data)
+                continue
+        except (OSError, ValueError, KeyError):
+            pass
+        entry.unlink(missing_ok=True)
+    return found
+
+
+def _register(board: VirtualBoard, port_name: str) -> Path:
+    import hashlib
+    import json
+    folder = registry_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = folder / f"{hashlib.sha1(str(board.home.resolve()).encode()).hexdigest()[:12]}.json"
+    entry.write_text(json.dumps({"port": port_name, "pid": os.getpid(), "home": str(board.home)}))
+    return entry
+
+
 def default_home() -> Path:
     """Where a virtual board keeps its flash unless told: ~/.cache/ulearn/virtual-board."""
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
@@ -255,19 +289,42 @@ def serve(home: Path, flash_size: int, heap: str, link: Path | None, ready_file:
     `runtime="circuitpython"` adds CircuitPython's module names (harness-provided, see
     device/sim/circuitpython) to a MicroPython interpreter; it is not CircuitPython itself.
     """
+    serve_many([home], flash_size, heap, [link], ready_file, runtime)
+
+
+def serve_many(homes: list[Path], flash_size: int, heap: str, links: list[Path | None],
+               ready_file: Path | None = None, runtime: str = "micropython") -> None:
+    """Run one virtual board per home folder (a classroom of boards) until SIGTERM/SIGINT."""
+    import threading
     frozen = [CIRCUITPYTHON_SHIMS] if runtime == "circuitpython" else []
-    board = VirtualBoard(home, flash_size, heap, link, frozen)
-    signal.signal(signal.SIGTERM, board.stop)
-    signal.signal(signal.SIGINT, board.stop)
-    where = f"{link} -> {board.port}" if link else board.port
-    print(f"virtual board: {where}  (flash {home / 'flash.img'}, {board.blocks * BLOCK_SIZE // 1024} KiB; "
-          f"heap {heap}); connect with: mpremote connect {link or board.port}", flush=True)
+    boards = [VirtualBoard(h, flash_size, heap, ln, frozen) for h, ln in zip(homes, links, strict=True)]
+    entries = []
+
+    def stop(*_args) -> None:
+        for b in boards:
+            b.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for b in boards:
+        where = f"{b.link} -> {b.port}" if b.link else b.port
+        print(f"virtual board: {where}  (flash {b.image}, {b.blocks * BLOCK_SIZE // 1024} KiB; heap {heap}); "
+              f"connect with: mpremote connect {b.link or b.port}", flush=True)
+        entries.append(_register(b, str(b.link or b.port)))
     if ready_file:
-        ready_file.write_text(board.port)
+        ready_file.write_text("\n".join(b.port for b in boards))
+    threads = [threading.Thread(target=b.serve, daemon=True) for b in boards]
     try:
-        board.serve()
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.2)
     finally:
-        board.close()
+        for b in boards:
+            b.close()
+        for entry in entries:
+            entry.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -278,8 +335,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--link", type=Path)
     parser.add_argument("--ready-file", type=Path)
     parser.add_argument("--runtime", choices=["micropython", "circuitpython"], default="micropython")
+    parser.add_argument("--count", type=int, default=1, help="run this many boards (homes <home>/board-N)")
     a = parser.parse_args(argv)
-    serve(a.home, a.flash_size, a.heap, a.link, a.ready_file, a.runtime)
+    if a.count > 1:
+        homes = [a.home / f"board-{i + 1}" for i in range(a.count)]
+        serve_many(homes, a.flash_size, a.heap, [h / "tty" for h in homes], a.ready_file, a.runtime)
+    else:
+        serve(a.home, a.flash_size, a.heap, a.link, a.ready_file, a.runtime)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..board.virtual import DEFAULT_FLASH, DEFAULT_HEAP, default_home, parse_size, serve
+from ..board.virtual import DEFAULT_FLASH, DEFAULT_HEAP, default_home, parse_size, serve, serve_many
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -19,9 +19,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="circuitpython: MicroPython with CircuitPython's module names (for testing CP paths)")
     s.add_argument("--link", type=Path, default=None,
                    help="also create this symlink to the device (default <home>/tty)")
+    s.add_argument("--count", type=int, default=1,
+                   help="a classroom: run N boards at once (homes <home>/board-1..N); `--all` finds them")
 
 
 def run(args: argparse.Namespace) -> int:
     home = args.home or default_home()
-    serve(home, args.flash_size, args.heap, args.link or home / "tty", runtime=args.runtime)
+    if args.count > 1:
+        homes = [home / f"board-{i + 1}" for i in range(args.count)]
+        serve_many(homes, args.flash_size, args.heap, [h / "tty" for h in homes], runtime=args.runtime)
+    else:
+        serve(home, args.flash_size, args.heap, args.link or home / "tty", runtime=args.runtime)
     return 0

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..board import Board, identify, resolve_port
+from ..board import Board, all_ports, for_each_board, identify, resolve_port, result_table
+from ..errors import UlearnError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", "-p", help="serial device or virtual board link (default: auto)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--port", "-p", help="serial device or virtual board link (default: auto)")
+    target.add_argument("--all", action="store_true", help="every connected board, in parallel, as a table")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the board")
 
@@ -46,9 +49,27 @@ def format_info(info: dict) -> str:
     return "\n".join(f"{k:>15}: {v}" for k, v in rows)
 
 
+def _identify(port: str, timeout: float) -> dict:
+    with Board(port, timeout=timeout) as board:
+        return identify(board)
+
+
 def run(args: argparse.Namespace) -> int:
-    with Board(resolve_port(args.port), timeout=args.timeout) as board:
-        info = identify(board)
+    if args.all:
+        results = for_each_board(all_ports(), lambda port: _identify(port, args.timeout))
+        if args.json:
+            for port, info, err in results:
+                print(json.dumps(info if err is None else {"port": port, "error": err}, sort_keys=True))
+        else:
+            rows = [(port, "ok", f"{i['runtime']} {i['version']}, .mpy v{i['mpy_version']}.{i['mpy_sub']} "
+                     f"{i['arch'] or 'no-native'}, ulearn {i.get('ulearn') or '-'}") if err is None
+                    else (port, "FAILED", err) for port, i, err in results]
+            print(result_table(rows, ("board", "result", "details")))
+        failed = sum(1 for _, _, err in results if err)
+        if failed:
+            raise UlearnError(f"{failed} of {len(results)} boards did not answer (see the table)")
+        return 0
+    info = _identify(resolve_port(args.port), args.timeout)
     profile = _suggest_board(info)
     if profile:
         info["board_profile"] = profile

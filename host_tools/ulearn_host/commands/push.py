@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from ..board import Board, resolve_port
+from ..board import Board, all_ports, for_each_board, resolve_port, result_table
 from ..board.push import push
+from ..errors import UlearnError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", nargs="*", default=["lib"],
                         help="lib (default), app names from device/apps, folders, model files (.mpy/.ulb), .py files")
-    parser.add_argument("--port", "-p", help="serial device or virtual board link (default: auto)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--port", "-p", help="serial device or virtual board link (default: auto)")
+    target.add_argument("--all", action="store_true", help="every connected board, in parallel, with a result table")
     native = parser.add_mutually_exclusive_group()
     native.add_argument("--no-native", action="store_true", help="do not install the native module")
     native.add_argument("--native", action="store_true", help="require the native module (error if the board can't)")
@@ -19,7 +22,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the board")
 
 
+def _push_one(args: argparse.Namespace, port: str, progress: bool):
+    with Board(port, timeout=args.timeout) as board:
+        return push(board, args.what, progress=progress, native=not args.no_native, require_native=args.native)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.all:
+        results = for_each_board(all_ports(), lambda port: _push_one(args, port, progress=False))
+        rows = [(port, "ok" if err is None else "FAILED", r.summary() if err is None else err)
+                for port, r, err in results]
+        print(result_table(rows, ("board", "result", "details")))
+        failed = sum(1 for _, _, err in results if err)
+        if failed:
+            raise UlearnError(f"push failed on {failed} of {len(results)} boards (see the table)")
+        return 0
     with Board(resolve_port(args.port), timeout=args.timeout) as board:
         result = push(board, args.what, progress=not args.quiet, native=not args.no_native,
                       require_native=args.native)
