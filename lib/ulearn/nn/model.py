@@ -16,12 +16,16 @@ object, ``predict`` allocates nothing for int8 inputs; float inputs are quantize
 """
 
 import struct
+import sys
 from array import array
 
-from ulearn import backend
+import ulearn.backend  # noqa: F401 - the package chooses the provider once, at import
 from ulearn.blob import BlobError
 from ulearn.nn import format as F
 from ulearn.nn.layers import depthwise_conv, pool, softmax
+
+# the module itself (the package attribute `ulearn.backend` is a forwarding callable)
+backend = sys.modules["ulearn.backend"]
 
 try:
     from micropython import const
@@ -29,15 +33,64 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-_LAYER_OVERHEAD = const(160)  # heap bytes per layer object and its memoryviews (estimate)
+_LAYER_OVERHEAD = const(400)  # heap bytes per layer: record tuple, memoryviews (estimate)
+# fields of a layer record (struct.unpack_from(F.LAYER_FORMAT, ...)); predict indexes them directly
+_OP = const(0)
+_FLAGS = const(1)
+_ACT_MIN = const(2)
+_ACT_MAX = const(3)
+_IN_H = const(4)
+_IN_W = const(5)
+_IN_C = const(6)
+_OUT_H = const(7)
+_OUT_W = const(8)
+_OUT_C = const(9)
+_K_H = const(10)
+_K_W = const(11)
+_D_W = const(15)
+_DM = const(18)
+_IN_ZP = const(19)
+_OUT_ZP = const(20)
+_W_OFF = const(22)
+_W_LEN = const(23)
+_Q_OFF = const(24)
+_EXTRA = const(25)
 
 
 def _err(source, msg):
     raise BlobError("%s: %s" % (source, msg))
 
 
-class _Layer:
-    """One decoded layer record plus its buffers (set at load)."""
+def _check_layer(r, i, tensors, wlen, nch, source):
+    op = r[_OP]
+    where = "layer %d (%s)" % (i, F.OP_NAMES.get(op, "op %d" % op))
+    if op not in F.OP_NAMES:
+        _err(source, "%s is unknown to this ulearn: update ulearn on the board" % where)
+    n_in = r[_IN_H] * r[_IN_W] * r[_IN_C]
+    out_c = r[_OUT_C]
+    n_out = r[_OUT_H] * r[_OUT_W] * out_c
+    if n_in != tensors[i][1] or n_out != tensors[i + 1][1]:
+        _err(source, "%s: shapes do not match the arena plan: corrupt blob" % where)
+    if not -128 <= r[_ACT_MIN] <= r[_ACT_MAX] <= 127 or not -128 <= r[_IN_ZP] <= 127 or \
+            not -128 <= r[_OUT_ZP] <= 127:
+        _err(source, "%s: activation range or zero point outside int8: corrupt blob" % where)
+    if min(r[_K_H:_D_W + 1]) < 1:
+        _err(source, "%s: kernel, stride and dilation must be >= 1: corrupt blob" % where)
+    k = r[_K_H] * r[_K_W]
+    if op == F.OP_CONV or op == F.OP_DEPTHWISE or op == F.OP_DENSE:
+        want = out_c * k * r[_IN_C] if op == F.OP_CONV else (k * out_c if op == F.OP_DEPTHWISE else out_c * n_in)
+        if r[_W_LEN] != want or r[_W_OFF] + r[_W_LEN] > wlen:
+            _err(source, "%s: %d weight bytes at %d, needs %d within %d: corrupt blob" %
+                 (where, r[_W_LEN], r[_W_OFF], want, wlen))
+        if r[_Q_OFF] + out_c > nch:
+            _err(source, "%s: quantization parameters out of range: corrupt blob" % where)
+    if op == F.OP_DEPTHWISE and out_c != r[_IN_C] * r[_DM]:
+        _err(source, "%s: %d output channels for %d inputs x multiplier %d: corrupt blob" %
+             (where, out_c, r[_IN_C], r[_DM]))
+    if (op == F.OP_MAX_POOL or op == F.OP_AVG_POOL) and out_c != r[_IN_C]:
+        _err(source, "%s: pooling changes the channel count: corrupt blob" % where)
+    if op == F.OP_SOFTMAX and (n_in != n_out or r[_Q_OFF] >= nch or r[_EXTRA] > 0):
+        _err(source, "%s: bad softmax parameters: corrupt blob" % where)
 
 
 def _signed_weights(mv):
@@ -109,21 +162,15 @@ class Model:
         layers = []
         scratch = arena_bytes - scratch_off
         for i in range(count):
-            L = _Layer()
-            (L.op, flags, L.act_min, L.act_max, L.in_h, L.in_w, L.in_c, L.out_h, L.out_w, L.out_c,
-             L.k_h, L.k_w, L.s_h, L.s_w, L.d_h, L.d_w, L.pad_top, L.pad_left, L.dm, in_zp, L.out_zp, _,
-             L.w_off, L.w_len, L.q_off, L.extra) = struct.unpack_from(
-                F.LAYER_FORMAT, layr, F.LAYR_HEADER_SIZE + i * rsize)
-            L.has_bias = flags & F.FLAG_BIAS
-            L.in_off = -in_zp
-            self._check_layer(L, i, tensors, len(wsec), nch, source)
-            if L.op == F.OP_CONV:
-                need = backend.conv_col_size(L.in_c, L.k_h, L.k_w, L.out_h, L.out_w)
+            r = struct.unpack_from(F.LAYER_FORMAT, layr, F.LAYR_HEADER_SIZE + i * rsize)
+            _check_layer(r, i, tensors, len(wsec), nch, source)
+            if r[_OP] == F.OP_CONV:
+                need = backend.conv_col_size(r[_IN_C], r[_K_H], r[_K_W], r[_OUT_H], r[_OUT_W])
                 if need > scratch:
                     scratch = need
-            layers.append(L)
+            layers.append(r)
         self.source = source
-        self.meta = meta
+        self.name = meta.get("name", "")
         self.classes = meta.get("classes") or []
         self.input_shape = tuple(shape)
         self.params = meta.get("params", 0)
@@ -137,7 +184,6 @@ class Model:
             _err(source, "input_mean/input_std need %d entries (one per input channel): corrupt blob" % c)
         self._out_scale = meta.get("output_scale", 1.0)
         self._out_zp = meta.get("output_zero_point", 0)
-        self._softmax_out = layers[-1].op == F.OP_SOFTMAX
         self._n_in = n_in
         self._n_out = tensors[-1][1]
         total = scratch_off + scratch
@@ -167,35 +213,6 @@ class Model:
                  "model or free memory first" % (need, total))
         self.arena_bytes = total
 
-    def _check_layer(self, L, i, tensors, wlen, nch, source):
-        where = "layer %d (%s)" % (i, F.OP_NAMES.get(L.op, "op %d" % L.op))
-        if L.op not in F.OP_NAMES:
-            _err(source, "%s is unknown to this ulearn: update ulearn on the board" % where)
-        n_in = L.in_h * L.in_w * L.in_c
-        n_out = L.out_h * L.out_w * L.out_c
-        if n_in != tensors[i][1] or n_out != tensors[i + 1][1]:
-            _err(source, "%s: shapes do not match the arena plan: corrupt blob" % where)
-        if not -128 <= L.act_min <= L.act_max <= 127 or not -128 <= -L.in_off <= 127 or \
-                not -128 <= L.out_zp <= 127:
-            _err(source, "%s: activation range or zero point outside int8: corrupt blob" % where)
-        if min(L.k_h, L.k_w, L.s_h, L.s_w, L.d_h, L.d_w) < 1:
-            _err(source, "%s: kernel, stride and dilation must be >= 1: corrupt blob" % where)
-        if L.op in (F.OP_CONV, F.OP_DEPTHWISE, F.OP_DENSE):
-            want = {F.OP_CONV: L.out_c * L.k_h * L.k_w * L.in_c, F.OP_DEPTHWISE: L.k_h * L.k_w * L.out_c,
-                    F.OP_DENSE: L.out_c * n_in}[L.op]
-            if L.w_len != want or L.w_off + L.w_len > wlen:
-                _err(source, "%s: %d weight bytes at %d, needs %d within %d: corrupt blob" %
-                     (where, L.w_len, L.w_off, want, wlen))
-            if L.q_off + L.out_c > nch:
-                _err(source, "%s: quantization parameters out of range: corrupt blob" % where)
-        if L.op == F.OP_DEPTHWISE and L.out_c != L.in_c * L.dm:
-            _err(source, "%s: %d output channels for %d inputs x multiplier %d: corrupt blob" %
-                 (where, L.out_c, L.in_c, L.dm))
-        if L.op in (F.OP_MAX_POOL, F.OP_AVG_POOL) and L.out_c != L.in_c:
-            _err(source, "%s: pooling changes the channel count: corrupt blob" % where)
-        if L.op == F.OP_SOFTMAX and (n_in != n_out or L.q_off >= nch or L.extra > 0):
-            _err(source, "%s: bad softmax parameters: corrupt blob" % where)
-
     def _alloc(self, layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_off):
         w, copied = _signed_weights(wsec)
         self._w = w
@@ -214,17 +231,17 @@ class Model:
         self._views = list(bufs)
         self._col = av[scratch_off:total]
         bv, mv, sv = memoryview(bias), memoryview(mult), memoryview(shift)
-        for i, L in enumerate(layers):
-            L.i, L.o = i, i + 1
-            if L.w_len:
-                L.w = wv[L.w_off:L.w_off + L.w_len]
-            if L.op in (F.OP_CONV, F.OP_DEPTHWISE, F.OP_DENSE, F.OP_SOFTMAX):
-                q, n = L.q_off, L.out_c if L.op != F.OP_SOFTMAX else 1
-                L.bias = bv[q:q + n] if L.has_bias else None
-                L.mult = mv[q:q + n]
-                L.shift = sv[q:q + n]
-                if L.op == F.OP_SOFTMAX:
-                    L.mult, L.shift = mult[q], shift[q]
+        for i in range(len(layers)):
+            r = layers[i]
+            op, q, n = r[_OP], r[_Q_OFF], r[_OUT_C]
+            lw = wv[r[_W_OFF]:r[_W_OFF] + r[_W_LEN]] if r[_W_LEN] else None
+            if op == F.OP_SOFTMAX:
+                layers[i] = (op, None, None, mult[q], shift[q], r)
+            elif lw is not None:
+                layers[i] = (op, lw, bv[q:q + n] if r[_FLAGS] & F.FLAG_BIAS else None, mv[q:q + n],
+                             sv[q:q + n], r)
+            else:
+                layers[i] = (op, None, None, None, None, r)
         self._layers = layers
         self._x_seen = None
         self._x_float = False
@@ -310,27 +327,27 @@ class Model:
         else:
             bufs[0] = x
         col = self._col
+        i = 0
         for L in self._layers:
-            op = L.op
-            src = bufs[L.i]
+            op, w, bias, mult, shift, r = L
+            src = bufs[i]
+            i += 1
             if op == F.OP_CONV:
-                backend.conv_s8(src, L.w, L.bias, L.mult, L.shift, bufs[L.o], col, L.in_h, L.in_w, L.in_c,
-                                L.out_c, L.k_h, L.k_w, L.s_h, L.s_w, L.d_h, L.d_w, L.pad_top, L.pad_left,
-                                L.out_h, L.out_w, L.in_off, L.out_zp, L.act_min, L.act_max)
+                backend.conv_s8(src, w, bias, mult, shift, bufs[i], col, r[4], r[5], r[6], r[9], r[10], r[11],
+                                r[12], r[13], r[14], r[15], r[16], r[17], r[7], r[8], -r[19], r[20], r[2], r[3])
             elif op == F.OP_DENSE:
-                backend.gemm_s8(src, L.w, L.bias, L.mult, L.shift, bufs[L.o], 1, L.out_c,
-                                L.in_h * L.in_w * L.in_c, L.in_off, 0, L.out_zp, L.act_min, L.act_max)
+                backend.gemm_s8(src, w, bias, mult, shift, bufs[i], 1, r[9], r[4] * r[5] * r[6], -r[19], 0,
+                                r[20], r[2], r[3])
             elif op == F.OP_RESHAPE:
-                bufs[L.o] = src
+                bufs[i] = src
             elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-                pool(src, bufs[L.o], op == F.OP_MAX_POOL, L.in_h, L.in_w, L.in_c, L.out_h, L.out_w,
-                     L.k_h, L.k_w, L.s_h, L.s_w, L.pad_top, L.pad_left, L.act_min, L.act_max)
+                pool(src, bufs[i], op == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
+                     r[16], r[17], r[2], r[3])
             elif op == F.OP_DEPTHWISE:
-                depthwise_conv(src, L.w, L.bias, L.mult, L.shift, bufs[L.o], L.in_h, L.in_w, L.in_c,
-                               L.out_h, L.out_w, L.dm, L.k_h, L.k_w, L.s_h, L.s_w, L.d_h, L.d_w,
-                               L.pad_top, L.pad_left, L.in_off, L.out_zp, L.act_min, L.act_max)
+                depthwise_conv(src, w, bias, mult, shift, bufs[i], r[4], r[5], r[6], r[7], r[8], r[18], r[10],
+                               r[11], r[12], r[13], r[14], r[15], r[16], r[17], -r[19], r[20], r[2], r[3])
             else:  # softmax
-                softmax(src, bufs[L.o], L.out_c, L.mult, L.shift, L.extra)
+                softmax(src, bufs[i], r[9], mult, shift, r[25])
         y = bufs[-1]
         best = 0
         top = y[0]
@@ -374,9 +391,8 @@ class Model:
         weight bytes (copied or not), backend, input/output quantization, classes."""
         return {
             "kind": "cnn",
-            "name": self.meta.get("name", ""),
-            "layers": [(F.OP_NAMES[L.op], (L.in_h, L.in_w, L.in_c), (L.out_h, L.out_w, L.out_c))
-                       for L in self._layers],
+            "name": self.name,
+            "layers": [(F.OP_NAMES[L[0]], L[5][_IN_H:_IN_C + 1], L[5][_OUT_H:_OUT_C + 1]) for L in self._layers],
             "params": self.params,
             "macs": self.macs,
             "arena_bytes": self.arena_bytes,
@@ -393,7 +409,7 @@ class Model:
 
     def __repr__(self):
         return "<ulearn CNN %r: %d layers, %d params, %d MACs, arena %d B, backend %s>" % (
-            self.meta.get("name", ""), len(self._layers), self.params, self.macs, self.arena_bytes,
+            self.name, len(self._layers), self.params, self.macs, self.arena_bytes,
             backend.NAME)
 
 
