@@ -9,8 +9,8 @@ from ulearn_host.quantize import activation_qparams, fold_batchnorm, quantize_bi
 
 torch = pytest.importorskip("torch", reason="needs PyTorch: run `make setup`")
 
-from ulearn_host.quantize import quantize_net
-from ulearn_host.train import cnn
+from ulearn_host.quantize import quantize_net  # noqa: E402
+from ulearn_host.train import cnn  # noqa: E402
 
 
 def test_activation_range_contains_zero_and_extremes():

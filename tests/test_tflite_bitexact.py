@@ -113,7 +113,7 @@ def test_device_runtime_matches_tflite_micro_every_layer(tmp_path):
         ref = _check(model, xs)
         jobs.append((export.to_blob(model), xs, ref.shape[1]))
         refs.append(ref)
-    for (name, _, _), ref, dev in zip(LAYER_CASES, refs, _device_outputs(tmp_path, jobs)):
+    for (name, _, _), ref, dev in zip(LAYER_CASES, refs, _device_outputs(tmp_path, jobs), strict=True):
         assert np.array_equal(dev, ref), f"{name}: MicroPython runtime differs from TFLite Micro"
 
 
@@ -129,7 +129,7 @@ def test_whole_models_random_and_real_inputs(tmp_path, trained_digits, trained_f
         ref = _check(model, xs)
         refs.append(ref)
         jobs.append((export.to_blob(model), xs, ref.shape[1]))
-    for ref, dev in zip(refs, _device_outputs(tmp_path, jobs)):
+    for ref, dev in zip(refs, _device_outputs(tmp_path, jobs), strict=True):
         assert np.array_equal(dev, ref)
 
 
@@ -138,7 +138,7 @@ def test_weight_scales_recovered_from_blob(trained_fan):
     res, ds = trained_fan
     blob = export.to_blob(res.model)
     again = cnn.with_weight_scales(cnn.model_from_blob(blob))
-    for a, b in zip(res.model.layers, again.layers):
+    for a, b in zip(res.model.layers, again.layers, strict=True):
         if a.multiplier is not None:
             assert np.array_equal(a.multiplier, b.multiplier) and np.array_equal(a.shift, b.shift)
     xs = res.model.quantize_input(ds.X_test[:10])

@@ -33,7 +33,7 @@ def test_round_trip_through_tflite(arch, shape):
     model = synth.random_model(arch, shape, seed=7)
     again = from_tflite(to_tflite(model))
     assert len(again.layers) == len(model.layers)
-    for a, b in zip(model.layers, again.layers):
+    for a, b in zip(model.layers, again.layers, strict=True):
         for f in FIELDS:
             assert getattr(a, f) == getattr(b, f), (a.op, f)
         assert np.float32(a.output_scale) == np.float32(b.output_scale)
@@ -95,7 +95,8 @@ def test_cli_import_bit_exact_and_refusal(tmp_path, capsys):
     imported = export.from_blob((tmp_path / "fan.ulb").read_bytes())
     assert imported.classes == ["off", "on", "clogged", "friction"]
     xs = np.random.default_rng(4).integers(-128, 128, size=(5, *synth.FAN_INPUT)).astype(np.int8)
-    assert np.array_equal(reference.run_batch(imported, xs).reshape(5, -1), MicroReference(src.read_bytes()).run_batch(xs))
+    want = MicroReference(src.read_bytes()).run_batch(xs)
+    assert np.array_equal(reference.run_batch(imported, xs).reshape(5, -1), want)
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(_model_with([fb.BuiltinOperator.LSTM, fb.BuiltinOperator.CONCATENATION]))
     assert cli.main(["import", str(bad), "--out", str(tmp_path / "bad.mpy")]) == 1

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                               f"{int((ref != ours).sum())} of {ref.size} outputs; please report this model")
     out = export.save(model, args.out, args.arch)
     blob = export.to_blob(model)
-    print(f"imported {path}: {len(model.layers)} layers ({', '.join(l.op for l in model.layers)}), "
+    print(f"imported {path}: {len(model.layers)} layers ({', '.join(layer.op for layer in model.layers)}), "
           f"{model.params()} parameters, {model.macs()} MACs")
     print(f"  wrote {out} ({len(blob)} byte blob)" + ("; bit-exact with TFLite Micro on 16 random inputs"
                                                       if args.check else ""))

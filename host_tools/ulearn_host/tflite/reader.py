@@ -126,7 +126,7 @@ def from_tflite(data: bytes, source: str = "model.tflite", classes: list[str] | 
         return int(op.inputs[0])
 
     spatial = []
-    for op, code in zip(ops, codes):
+    for op, code in zip(ops, codes, strict=True):
         if code in (OP.CONV_2D, OP.DEPTHWISE_CONV_2D, OP.MAX_POOL_2D, OP.AVERAGE_POOL_2D):
             spatial.append((op, code))
     one_d = bool(spatial) and all(
@@ -149,7 +149,7 @@ def from_tflite(data: bytes, source: str = "model.tflite", classes: list[str] | 
     in_scale, in_zp = r.act_quant(x)
     input_shape = ir_shape(x)
     layers: list[ir.Layer] = []
-    for i, (op, code) in enumerate(zip(ops, codes)):
+    for i, (op, code) in enumerate(zip(ops, codes, strict=True)):
         if first_input(op) != x:
             raise UlearnError(f"{source}: operator {i} ({op_name(code)}) does not consume the previous "
                               "output; ulearn imports plain sequential models only")

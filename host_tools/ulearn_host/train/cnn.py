@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +172,7 @@ def build_net(arch: list[dict[str, Any]], input_shape: tuple[int, ...], n_classe
         def forward(self, x, collect: list | None = None):
             x = (x - self.mean) / self.std
             x = x.unsqueeze(1).permute(0, 3, 1, 2) if self.one_d else x.permute(0, 3, 1, 2)
-            for spec, mod in zip(self.arch, self.mods):
+            for spec, mod in zip(self.arch, self.mods, strict=True):
                 op = spec["op"]
                 if op == "flatten":
                     x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
@@ -213,7 +214,7 @@ def build_net(arch: list[dict[str, Any]], input_shape: tuple[int, ...], n_classe
                 self.forward(xt, collect=outs)
                 normalized = ((xt - self.mean) / self.std).numpy()
             layers = []
-            for i, (spec, mod, (before, after)) in enumerate(zip(self.arch, self.mods, self.shapes)):
+            for i, (spec, mod, (before, after)) in enumerate(zip(self.arch, self.mods, self.shapes, strict=True)):
                 op = spec["op"]
                 ir_in = self._ir_shape(before)
                 ir_out = self._ir_shape(after)
@@ -377,8 +378,8 @@ def load_float(path: str | Path):
     """(net, checkpoint dict) from a checkpoint written by save_float."""
     torch = _torch()
     try:
-        ck = torch.load(Path(path), map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError) as e:
+        ck = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
         raise UlearnError(f"cannot read the float model {path}: {e}; train one with "
                           "`ulearn train --model cnn`") from None
     if not isinstance(ck, dict) or ck.get("format") != "ulearn-cnn-float-1":
@@ -567,7 +568,7 @@ def with_weight_scales(model):
         s_in = float(np.float32(layer.input_scale))
         s_out = float(np.float32(layer.output_scale))
         scales = []
-        for m, sh in zip(layer.multiplier, layer.shift):
+        for m, sh in zip(layer.multiplier, layer.shift, strict=True):
             guess = np.float32(int(m) * 2.0 ** (int(sh) - 31) * s_out / s_in)
             cand = guess
             want = (int(m), int(sh))
