@@ -75,11 +75,11 @@ def _pick(found: list, args: argparse.Namespace, what: str, source: str):
 
 
 def _recording(path: str) -> dict | None:
-    """An .npz holding one continuous recording (X of shape (N, C)), else None."""
+    """An .npz holding one continuous recording (X of shape (N, C), no labels y), else None."""
     if not path.lower().endswith(".npz") or not Path(path).is_file():
         return None
     with np.load(path, allow_pickle=False) as f:
-        if "X" not in f.files or f["X"].ndim != 2:
+        if "X" not in f.files or "y" in f.files or f["X"].ndim != 2:
             return None
         meta = {k: f[k] for k in f.files}
     return meta
