@@ -88,8 +88,8 @@ class Recording:
             raise ValueError("%s: recording unit is %r, the LIS3DH stand-in replays 'g'" % (path, h.unit))
         milli = h.scale * 1000
         data = array("h")
-        for rec in reader.records():
-            for v in rec:
+        for _, values in reader.records():
+            for v in values:
                 data.append(int(v * milli))
         return cls(data, h.channels, h.rate_hz, loop)
 
