@@ -21,7 +21,7 @@ except ImportError:  # CPython
 
 NAMES = ("native", "ulab", "viper", "python")
 NAME = "python"
-_CONV_ROWS = const(16)      # im2col rows per block in conv_s8 (see conv_col_size)
+_CONV_ROWS = const(32)      # im2col rows per block in conv_s8 (see conv_col_size; = UL_CONV_ROWS in C)
 _OFF_LIMIT = const(255)     # |a_off|, |b_off| (a zero point at either int8 limit)
 _INT32_MAX = const(2147483647)
 
@@ -83,11 +83,23 @@ def check_im2col(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, 
     _need(col, rows * k_h * k_w * in_c, "col")
 
 
+def exact_block(a_off, b_off, bits=24):
+    """Longest K block whose float sums of (a+a_off)(b+b_off) stay exact (every partial |sum| <= 2^bits).
+
+    float32 holds every integer up to 2^24 exactly, so a dot product of a block this long is exact in
+    any summation order; blocks are then added as integers (used by the ulab backend).
+    """
+    ma = max(abs(a_off - 128), abs(a_off + 127))
+    mb = max(abs(b_off - 128), abs(b_off + 127))
+    block = (1 << bits) // (ma * mb) if ma * mb else (1 << bits)
+    return block if block > 0 else 1
+
+
 def conv_col_size(in_c, k_h, k_w, out_h, out_w):
     """Bytes of int8 scratch `col` that conv_s8 wants for a layer (one block of im2col rows).
 
     conv_s8 works with any `col` holding at least one row (k_h*k_w*in_c bytes); this size gives
-    blocks of up to 16 output pixels, rounded up to a multiple of 4 bytes.
+    blocks of up to 32 output pixels, rounded up to a multiple of 4 bytes.
     """
     rows = out_h * out_w
     if rows > _CONV_ROWS:
@@ -283,7 +295,7 @@ def select(name):
     """
     try:
         funcs = _functions(name)
-    except ImportError as e:
+    except (ImportError, SyntaxError) as e:   # SyntaxError: a port built without viper
         raise ValueError("backend %r is not available here: %s" % (name, e))
     _use(name, funcs)
     return NAME
@@ -309,8 +321,8 @@ def _choose():
         try:
             _use(name, _functions(name))
             return
-        except ImportError:
-            pass                      # not installed on this board: the next one, silently
+        except (ImportError, SyntaxError):
+            pass                      # not on this board (or no viper emitter): the next one, silently
         except ValueError as e:       # installed but unusable (wrong arch/ABI): say so once
             print("ulearn: backend %s unusable (%s); using the next one" % (name, e))
 

@@ -113,6 +113,29 @@ def q15_case(k: Kernel, rng: np.random.Generator) -> None:
         raise AssertionError(f"dot_q15 mismatch n={cols}")
 
 
+def requant_case(k: Kernel, rng: np.random.Generator) -> None:
+    """1000 requantizations in one GEMM (k=1, a=b=0, so acc = bias), aimed inside int8, ties included."""
+    n = 1000
+    mult, shift = _requant_params(rng, n)
+    half = rng.random(n) < 0.3
+    mult[half], shift[half] = 1 << 30, -rng.integers(0, 3, int(half.sum()))
+    target = rng.integers(-130, 131, n).astype(np.int64)
+    m64 = np.maximum(mult.astype(np.int64), 1)
+    acc = (target << 31) // m64
+    sh = shift.astype(np.int64)
+    acc = np.where(sh <= 0, acc << np.maximum(-sh, 0), acc >> np.maximum(sh, 0)) + rng.integers(-3, 4, n)
+    acc[half] = rng.integers(-1000, 1001, int(half.sum()))
+    bias = np.clip(acc, *I32).astype(np.int32)
+    zero = np.zeros(n, np.int8)
+    out = np.zeros(n, np.int8)
+    k.gemm_s8(zero, zero, bias, mult, shift, out, 1, n, 1, 0, 0, 0, -128, 127)
+    want = ref.gemm_s8(zero, zero, bias, mult, shift, 1, n, 1, 0, 0, 0, -128, 127).reshape(-1)
+    if not np.array_equal(out, want):
+        bad = int(np.flatnonzero(out != want)[0])
+        raise AssertionError(f"requantize(acc={bias[bad]}, mult={mult[bad]}, shift={shift[bad]}): "
+                             f"{out[bad]} != {want[bad]}")
+
+
 def bad_case(k: Kernel, rng: np.random.Generator) -> None:
     """Invalid arguments return a status (never crash)."""
     a = np.zeros(4, np.int8)
@@ -139,7 +162,7 @@ def bad_case(k: Kernel, rng: np.random.Generator) -> None:
     raise AssertionError(f"bad arguments accepted (expected status {status})")
 
 
-KINDS = (gemm_case, gemm_case, conv_case, q15_case, bad_case)
+KINDS = (gemm_case, gemm_case, conv_case, q15_case, bad_case, requant_case)
 
 
 def run(cases: int, seed: int, sanitize: bool) -> int:

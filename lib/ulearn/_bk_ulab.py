@@ -1,0 +1,83 @@
+"""The `ulab` backend: GEMM sums by ulab's float `dot`, exact by construction.
+
+ulab's dot is float-only (float32 on most boards). Each product (a+a_off)(b+b_off) is an integer of
+magnitude <= 383*383, so K is cut into blocks (backend.exact_block) short enough that every partial
+sum stays <= 2^24: float32 represents all of those integers exactly, whatever the summation order. The
+blocks' results are added as Python integers, wrapped to int32 and requantized by the reference
+(ulearn.fixedpoint). im2col and the Q15 functions come from the viper backend when it is available.
+Allocates temporaries per call (ulab arrays): prefer `native` where it can be built.
+"""
+
+from ulab import numpy as np
+
+from ulearn import backend as _ref
+from ulearn.fixedpoint import rdbpot, sat32, srdhm, wrap32
+
+try:
+    from ulearn import _bk_viper as _helpers
+except ImportError:
+    _helpers = None
+
+
+def _matrix(buf, rows, cols, off):
+    x = np.frombuffer(buf, dtype=np.int8, count=rows * cols)
+    return np.array(x, dtype=np.float).reshape((rows, cols)) + off
+
+
+def _sums(a, b, m, n, k, a_off, b_off):
+    """M x N exact sums as a list of ints (row-major)."""
+    total = [0] * (m * n)
+    if k == 0 or m == 0 or n == 0:
+        return total
+    A = _matrix(a, m, k, a_off)
+    B = _matrix(b, n, k, b_off)
+    step = _ref.exact_block(a_off, b_off)
+    k0 = 0
+    while k0 < k:
+        k1 = k0 + step if k0 + step < k else k
+        C = np.dot(A[:, k0:k1], B[:, k0:k1].transpose())
+        idx = 0
+        for v in C.flatten():
+            total[idx] += int(v)
+            idx += 1
+        k0 = k1
+    return total
+
+
+def _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0):
+    sums = _sums(a, b, m, n, k, a_off, b_off)
+    for i in range(m):
+        for j in range(n):
+            acc = sums[i * n + j] + (bias[j] if bias is not None else 0)
+            acc = wrap32(acc)
+            if mult is None:
+                out[out0 + i * n + j] = acc
+                continue
+            s = shift[j]
+            v = srdhm(sat32(acc << s), mult[j]) if s > 0 else rdbpot(srdhm(acc, mult[j]), -s)
+            v += out_off
+            out[out0 + i * n + j] = act_min if v < act_min else (act_max if v > act_max else v)
+
+
+def gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max):
+    """See ulearn.backend: int8 GEMM with per-channel requantization (ulab dot)."""
+    _ref.check_gemm(a, b, bias, out, m, n, k, a_off, b_off)
+    _ref.check_requant(bias, mult, shift, n, out_off, act_min, act_max)
+    _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, 0)
+
+
+def gemm_s32(a, b, bias, out, m, n, k, a_off, b_off):
+    """See ulearn.backend: int8 GEMM to int32 (ulab dot)."""
+    _ref.check_gemm(a, b, bias, out, m, n, k, a_off, b_off)
+    _gemm_at(a, b, bias, None, None, out, m, n, k, a_off, b_off, 0, 0, 0, 0)
+
+
+def functions():
+    """The six backend functions (ulab sums; im2col/Q15 from viper or the reference)."""
+    if _helpers is not None:
+        im2col, im2col_rows = _helpers.im2col_s8, _helpers._im2col
+        dot, matvec = _helpers.dot_q15, _helpers.matvec_q15
+    else:
+        im2col, im2col_rows = _ref._py_im2col_s8, _ref.im2col_rows
+        dot, matvec = _ref._py_dot_q15, _ref._py_matvec_q15
+    return (gemm_s8, gemm_s32, im2col, _ref.make_conv(_gemm_at, im2col_rows), dot, matvec)

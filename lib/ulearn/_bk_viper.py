@@ -1,0 +1,233 @@
+"""The `viper` backend: the reference arithmetic as @micropython.viper loops (ptr8/ptr16/ptr32).
+
+Written to be exact both where viper integers are 64-bit (x64 unix port) and where they are 32-bit
+(Cortex-M, ESP32): sums are wrapped to int32 explicitly, and the requantization's 31x31-bit product is
+done in 16-bit limbs so no intermediate leaves int32. ptr8/ptr16/ptr32 loads are unsigned, so every
+signed load is sign-extended with (v ^ S) - S.
+"""
+
+import sys
+
+if sys.implementation.name != "micropython":   # CPython's `micropython` stub cannot run viper
+    raise ImportError("the viper emitter needs MicroPython")
+
+import micropython  # noqa: E402
+from array import array  # noqa: E402
+
+from ulearn import backend as _ref  # noqa: E402
+
+_NO_BIAS = array("i", [0])
+
+
+@micropython.viper
+def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_off: int, out_off: int,
+          act_min: int, act_max: int, out0: int, flags: int):
+    # flags: 1 = has bias, 2 = int32 output (no requantization)
+    pa = ptr8(a)
+    pb = ptr8(b)
+    pbias = ptr32(bias)
+    pmult = ptr32(mult)
+    pshift = ptr8(shift)
+    po8 = ptr8(out)
+    po32 = ptr32(out)
+    n31 = 31                      # not a literal: mpy-cross would fold 1 << 31 into a big-int object
+    s31 = 1 << n31                # 2^31 (INT32_MIN's bit pattern on 32-bit machines)
+    m32 = (s31 << 1) - 1          # 0xFFFFFFFF on 64-bit, all ones on 32-bit
+    imax = s31 - 1
+    imin = -imax - 1
+    ao = a_off - 128              # (u ^ 128) - 128 is the signed byte
+    bo = b_off - 128
+    has_bias = flags & 1
+    wide = flags & 2
+    i = 0
+    while i < m:
+        ia = i * k
+        oi = out0 + i * n
+        j = 0
+        while j < n:
+            jb = j * k
+            acc = 0
+            t = 0
+            while t < k:
+                acc += ((pa[ia + t] ^ 128) + ao) * ((pb[jb + t] ^ 128) + bo)
+                t += 1
+            if has_bias:
+                acc += (pbias[j] ^ s31) - s31
+            acc = ((acc + s31) & m32) - s31          # wrap to int32
+            if wide:
+                po32[oi + j] = acc
+                j += 1
+                continue
+            x = acc
+            sh = (pshift[j] ^ 128) - 128
+            right = 0
+            if sh > 0:                               # saturating x << sh
+                if x > (imax >> sh):
+                    x = imax
+                elif x < (imin >> sh):
+                    x = imin
+                else:
+                    x = x << sh
+            else:
+                right = -sh
+            mu = pmult[j]                            # in [0, 2^31)
+            # floor((x*mu + 2^30) / 2^31) in 16-bit limbs (all partial values fit int32)
+            xh = x >> 16
+            xl = x & 0xFFFF
+            mh = mu >> 16
+            ml = mu & 0xFFFF
+            pA = xh * mh
+            pB = xh * ml
+            pC = xl * mh
+            d1 = xl * (ml >> 8)
+            d0 = xl * (ml & 0xFF)
+            low = ((d1 & 0xFF) << 8) + d0
+            mid = (pB & 0xFFFF) + (pC & 0xFFFF) + (d1 >> 8) + (low >> 16) + 0x4000
+            hi = pA + (pB >> 16) + (pC >> 16) + (mid >> 16)
+            h = (hi << 1) + ((mid & 0xFFFF) >> 15)
+            if right > 0:                            # rounding divide by 2^right
+                mask = (1 << right) - 1
+                rem = h & mask
+                thr = mask >> 1
+                if h < 0:
+                    thr += 1
+                h = h >> right
+                if rem > thr:
+                    h += 1
+            if h > 255:
+                h = 255
+            elif h < -256:
+                h = -256
+            h += out_off
+            if h < act_min:
+                h = act_min
+            elif h > act_max:
+                h = act_max
+            po8[oi + j] = h
+            j += 1
+        i += 1
+
+
+def _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0):
+    flags = (2 if mult is None else 0) | (0 if bias is None else 1)
+    _gemm(a, b, _NO_BIAS if bias is None else bias, _NO_BIAS if mult is None else mult,
+          _NO_BIAS if shift is None else shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0,
+          flags)
+
+
+def gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max):
+    """See ulearn.backend: int8 GEMM with per-channel requantization (viper)."""
+    _ref.check_gemm(a, b, bias, out, m, n, k, a_off, b_off)
+    _ref.check_requant(bias, mult, shift, n, out_off, act_min, act_max)
+    _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, 0)
+
+
+def gemm_s32(a, b, bias, out, m, n, k, a_off, b_off):
+    """See ulearn.backend: int8 GEMM to int32 (viper)."""
+    _ref.check_gemm(a, b, bias, out, m, n, k, a_off, b_off)
+    _gemm_at(a, b, bias, None, None, out, m, n, k, a_off, b_off, 0, 0, 0, 0)
+
+
+@micropython.viper
+def _im2col(x, col, in_h: int, in_w: int, in_c: int, k_h: int, k_w: int, stride_h: int, stride_w: int,
+            dil_h: int, dil_w: int, pad_top: int, pad_left: int, out_w: int, row0: int, rows: int,
+            pad_value: int):
+    px = ptr8(x)
+    pc = ptr8(col)
+    p = 0
+    r = row0
+    while r < row0 + rows:
+        oy = r // out_w
+        ox = r - oy * out_w
+        iy0 = oy * stride_h - pad_top
+        ix0 = ox * stride_w - pad_left
+        ky = 0
+        while ky < k_h:
+            iy = iy0 + ky * dil_h
+            kx = 0
+            while kx < k_w:
+                ix = ix0 + kx * dil_w
+                c = 0
+                if iy >= 0 and iy < in_h and ix >= 0 and ix < in_w:
+                    src = (iy * in_w + ix) * in_c
+                    while c < in_c:
+                        pc[p + c] = px[src + c]
+                        c += 1
+                else:
+                    while c < in_c:
+                        pc[p + c] = pad_value
+                        c += 1
+                p += in_c
+                kx += 1
+            ky += 1
+        r += 1
+
+
+def im2col_s8(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
+              out_h, out_w, pad_value):
+    """See ulearn.backend: im2col into col (viper)."""
+    _ref.check_im2col(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, out_h, out_w,
+                      out_h * out_w)
+    if not -128 <= pad_value <= 127:
+        raise ValueError("pad_value = %d outside [-128, 127]" % pad_value)
+    _im2col(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_w,
+            0, out_h * out_w, pad_value)
+
+
+_PARTS = array("i", [0, 0])
+_CHUNK = 32768   # products >> 15 summed over this many stay inside int32
+
+
+@micropython.viper
+def _dot_parts(a, b, a0: int, b0: int, n: int, parts):
+    # parts[0] = sum(p >> 15), parts[1] = sum(p & 0x7FFF) for p = a[a0+i] * b[b0+i]; exact with 32-bit ints
+    pa = ptr16(a)
+    pb = ptr16(b)
+    pp = ptr32(parts)
+    hi = 0
+    lo = 0
+    i = 0
+    while i < n:
+        p = ((pa[a0 + i] ^ 0x8000) - 0x8000) * ((pb[b0 + i] ^ 0x8000) - 0x8000)
+        hi += p >> 15
+        lo += p & 0x7FFF
+        i += 1
+    pp[0] = hi
+    pp[1] = lo
+
+
+def _dot(a, b, a0, b0, n):
+    total = 0
+    done = 0
+    while done < n:
+        step = n - done
+        if step > _CHUNK:
+            step = _CHUNK
+        _dot_parts(a, b, a0 + done, b0 + done, step, _PARTS)
+        total += (_PARTS[0] << 15) + _PARTS[1]
+        done += step
+    return total
+
+
+def dot_q15(a, b, n):
+    """See ulearn.backend: exact int16 dot product (viper)."""
+    _ref._need(a, n, "a")
+    _ref._need(b, n, "b")
+    return _dot(a, b, 0, 0, n)
+
+
+def matvec_q15(w, x, bias, out, rows, cols, shift):
+    """See ulearn.backend: Q15 matrix-vector product with rounding shift (viper dots)."""
+    _ref.check_matvec(w, x, bias, out, rows, cols, shift)
+    rnd = (1 << (shift - 1)) if shift > 0 else 0
+    for r in range(rows):
+        s = _dot(w, x, r * cols, 0, cols)
+        if bias is not None:
+            s += bias[r]
+        s = (s + rnd) >> shift
+        out[r] = 2147483647 if s > 2147483647 else (-2147483648 if s < -2147483648 else s)
+
+
+def functions():
+    """The six backend functions (viper)."""
+    return (gemm_s8, gemm_s32, im2col_s8, _ref.make_conv(_gemm_at, _im2col), dot_q15, matvec_q15)
