@@ -105,7 +105,7 @@ def native_module_for(info: dict) -> Path | None:
     """The built `ulearn_native.mpy` for this board's arch and ABI, if one exists in dist/."""
     if not info.get("native_loadable"):
         return None
-    folder = NATIVE_DIST / f"{info['arch']}_{info['mpy_version']}.{info['mpy_sub']}"
+    folder = NATIVE_DIST / f"{info['arch']}_mpy{info['mpy_version']}.{info['mpy_sub']}"
     candidate = folder / "ulearn_native.mpy"
     return candidate if candidate.exists() else None
 
