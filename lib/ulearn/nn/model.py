@@ -107,6 +107,29 @@ def _signed_weights(mv):
     return array("b", mv), True  # unsigned view (bytes): one int8 copy
 
 
+def run_layer(L, src, dst, col):
+    """Run one decoded layer `L` from buffer `src` into `dst` ('b'); returns the output buffer
+    (`src` itself for a reshape). `col` is the im2col scratch. Used by predict and by profiling."""
+    op, w, bias, mult, shift, r = L
+    if op == F.OP_CONV:
+        backend.conv_s8(src, w, bias, mult, shift, dst, col, r[4], r[5], r[6], r[9], r[10], r[11],
+                        r[12], r[13], r[14], r[15], r[16], r[17], r[7], r[8], -r[19], r[20], r[2], r[3])
+    elif op == F.OP_DENSE:
+        backend.gemm_s8(src, w, bias, mult, shift, dst, 1, r[9], r[4] * r[5] * r[6], -r[19], 0,
+                        r[20], r[2], r[3])
+    elif op == F.OP_RESHAPE:
+        return src
+    elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
+        pool(src, dst, op == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
+             r[16], r[17], r[2], r[3])
+    elif op == F.OP_DEPTHWISE:
+        depthwise_conv(src, w, bias, mult, shift, dst, r[4], r[5], r[6], r[7], r[8], r[18], r[10],
+                       r[11], r[12], r[13], r[14], r[15], r[16], r[17], -r[19], r[20], r[2], r[3])
+    else:  # softmax
+        softmax(src, dst, r[9], mult, shift, r[25])
+    return dst
+
+
 def _int32s(mv, count):
     return array("i", bytearray(mv[:4 * count]))
 
@@ -248,6 +271,7 @@ class Model:
         self._out_seen = None
         self._out_float = False
         self._last = 0
+        self._y = bufs[-1]
 
     # ---- inference
 
@@ -323,32 +347,13 @@ class Model:
         bufs = self._bufs
         if self._x_float:
             self._quantize(x)
-            bufs[0] = self._in_view
-        else:
-            bufs[0] = x
+            x = self._in_view
         col = self._col
         i = 0
         for L in self._layers:
-            op, w, bias, mult, shift, r = L
-            src = bufs[i]
             i += 1
-            if op == F.OP_CONV:
-                backend.conv_s8(src, w, bias, mult, shift, bufs[i], col, r[4], r[5], r[6], r[9], r[10], r[11],
-                                r[12], r[13], r[14], r[15], r[16], r[17], r[7], r[8], -r[19], r[20], r[2], r[3])
-            elif op == F.OP_DENSE:
-                backend.gemm_s8(src, w, bias, mult, shift, bufs[i], 1, r[9], r[4] * r[5] * r[6], -r[19], 0,
-                                r[20], r[2], r[3])
-            elif op == F.OP_RESHAPE:
-                bufs[i] = src
-            elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-                pool(src, bufs[i], op == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
-                     r[16], r[17], r[2], r[3])
-            elif op == F.OP_DEPTHWISE:
-                depthwise_conv(src, w, bias, mult, shift, bufs[i], r[4], r[5], r[6], r[7], r[8], r[18], r[10],
-                               r[11], r[12], r[13], r[14], r[15], r[16], r[17], -r[19], r[20], r[2], r[3])
-            else:  # softmax
-                softmax(src, bufs[i], r[9], mult, shift, r[25])
-        y = bufs[-1]
+            x = run_layer(L, x, bufs[i], col)
+        self._y = y = x
         best = 0
         top = y[0]
         for i in range(1, self._n_out):
@@ -371,7 +376,7 @@ class Model:
     @property
     def output(self):
         """The int8 outputs of the last predict (a memoryview into the arena; do not keep it)."""
-        return self._bufs[-1]
+        return self._y
 
     def confidence(self, index=None):
         """Float score of class `index` (default: the last predicted one) after the last predict.
@@ -379,7 +384,7 @@ class Model:
         With a softmax output this is the probability (q + 128) / 256.
         """
         i = self._last if index is None else index
-        return (self._bufs[-1][i] - self._out_zp) * self._out_scale
+        return (self._y[i] - self._out_zp) * self._out_scale
 
     def label(self, index=None):
         """Class name of `index` (default: the last prediction), or its number as a string."""
@@ -402,6 +407,8 @@ class Model:
             "input_shape": self.input_shape,
             "input_scale": self._in_scale,
             "input_zero_point": self._in_zp,
+            "input_mean": self._mean,
+            "input_std": self._std,
             "output_scale": self._out_scale,
             "output_zero_point": self._out_zp,
             "classes": self.classes,

@@ -1,0 +1,166 @@
+"""`ulearn bench nn` (speed part): the int8 CNN runtime inside MicroPython, per backend.
+
+For the fan-shaped network (conv1d on 128x3 windows, ~10.5 K params, ~52 K MACs; random weights,
+simulated: not trained) and a digits-shaped conv2d network it prints per-layer MACs and time, the
+backend used, µs per inference for every backend this interpreter has (python, viper, native), the
+speed-up over the pure-Python backend measured in the SAME MicroPython process, and the heap of load
+and inference (retained bytes, a 64 KB-heap run). Never asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from .. import unixport
+from ..errors import UlearnError
+from ..nn import cases, export, synth
+
+BACKENDS = ("python", "viper", "native")
+TARGETS_US = {"python": 5000.0, "viper": 500.0, "native": 22.0}
+
+_SPEED = r"""
+import gc, json, time, sys
+from array import array
+import ulearn, ulearn.nn
+from ulearn.nn.model import run_layer
+backend = sys.modules['ulearn.backend']
+REPEAT = {repeat}
+res = {{}}
+for name in {names!r}:
+    m = ulearn.nn.load_raw(name + '.ulb')
+    x = array('b', open(name + '.x', 'rb').read())
+    entry = {{'backends': {{}}, 'layers': [], 'arena_bytes': m.arena_bytes, 'params': m.params, 'macs': m.macs}}
+    for b in {backends!r}:
+        try:
+            backend.select(b)
+        except ValueError as e:
+            entry['backends'][b] = {{'error': str(e)}}
+            continue
+        m.predict(x)
+        t = time.ticks_us()
+        for _ in range(REPEAT):
+            m.predict(x)
+        us = time.ticks_diff(time.ticks_us(), t) / REPEAT
+        layer_us = []
+        src = x
+        for i in range(len(m._layers)):
+            L = m._layers[i]
+            dst = m._bufs[i + 1]
+            t = time.ticks_us()
+            for _ in range(REPEAT):
+                out = run_layer(L, src, dst, m._col)
+            layer_us.append(time.ticks_diff(time.ticks_us(), t) / REPEAT)
+            src = out
+        entry['backends'][b] = {{'us': us, 'layer_us': layer_us, 'output': bytes(m.output).hex()}}
+    entry['layers'] = [l[0] for l in m.info()['layers']]
+    res[name] = entry
+print('RESULT ' + json.dumps(res))
+"""
+
+_HEAP = r"""
+import gc, json, micropython
+from array import array
+import ulearn, ulearn.nn, ulearn.nn.model, ulearn.blob
+gc.collect()
+base = gc.mem_alloc()
+peak0 = micropython.mem_peak()
+m = {loader}
+gc.collect()
+loaded = gc.mem_alloc() - base
+x = array('b', open('{name}.x', 'rb').read())
+m.predict(x)
+gc.collect()
+after = gc.mem_alloc() - base
+print('RESULT ' + json.dumps({{'loaded': loaded, 'after_inference': after, 'peak_rise': micropython.mem_peak() - peak0,
+      'base': base, 'arena': m.arena_bytes, 'copied': m.weights_copied, 'heap_total': gc.mem_alloc() + gc.mem_free()}}))
+"""
+
+
+def _result(stdout: str) -> dict:
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise UlearnError(f"MicroPython benchmark printed no result:\n{stdout}")
+
+
+def _run(code: str, cwd: Path, heap: str, compiled: bool) -> tuple[dict, bool]:
+    try:
+        return _result(unixport.run(code, cwd=cwd, heap=heap, compiled=compiled).stdout), compiled
+    except UlearnError as e:
+        if not compiled or "mpy-cross failed" not in str(e):
+            raise
+        print(f"(could not compile lib/ to .mpy: {str(e).splitlines()[0][:120]}; measuring from source)")
+        return _result(unixport.run(code, cwd=cwd, heap=heap, compiled=False).stdout), False
+
+
+def run(args: argparse.Namespace | None = None) -> dict:
+    """Measure, print a table, return the numbers as a dict."""
+    quick = bool(getattr(args, "quick", False))
+    repeat = 20 if quick else 200
+    models = {"fan": synth.fan_model(seed=3), "digits": cases.build("digits", seed=0)}
+    out: dict = {"models": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name, model in models.items():
+            blob = export.to_blob(model)
+            (folder / f"{name}.ulb").write_bytes(blob)
+            export.save(model, folder / f"{name}.mpy")
+            (folder / f"{name}.x").write_bytes(cases.inputs(model, 3, seed=1)[2].tobytes())
+            out["models"][name] = {"blob_bytes": len(blob), "params": model.params(), "macs": model.macs(),
+                                   "layer_macs": [layer.macs() for layer in model.layers],
+                                   "bytes_per_param": len(blob) / model.params()}
+        speed, compiled = _run(_SPEED.format(repeat=repeat, names=list(models), backends=list(BACKENDS)),
+                               folder, "2m", True)
+        out["compiled"] = compiled
+        for name in models:
+            out["models"][name].update(speed[name])
+        heap = {}
+        for label, loader in (("load_raw .ulb", "ulearn.nn.load_raw('fan.ulb')"),
+                              (".mpy module", "ulearn.load('fan.mpy')")):
+            try:
+                heap[label], _ = _run(_HEAP.format(loader=loader, name="fan"), folder, "64k", compiled)
+            except UlearnError as e:
+                heap[label] = {"error": str(e).strip().splitlines()[-1]}
+        out["heap_64k"] = heap
+    _print(out)
+    return out
+
+
+def _print(out: dict) -> None:
+    print(f"int8 CNN in MicroPython ({'lib as .mpy' if out['compiled'] else 'lib from source'}; "
+          "random weights, simulated)")
+    for name, m in out["models"].items():
+        ok = {b: v for b, v in m["backends"].items() if "us" in v}
+        print(f"\n{name}: {m['params']} params, {m['macs']} MACs, blob {m['blob_bytes']} B "
+              f"({m['bytes_per_param']:.3f} B/param), arena {m['arena_bytes']} B")
+        head = f"  {'layer':<18}{'MACs':>8}" + "".join(f"{b + ' µs':>14}" for b in ok)
+        print(head)
+        for i, op in enumerate(m["layers"]):
+            row = f"  {op:<18}{m['layer_macs'][i]:>8}" + "".join(f"{v['layer_us'][i]:>14.1f}" for v in ok.values())
+            print(row)
+        base = ok.get("python", {}).get("us")
+        for b in BACKENDS:
+            v = m["backends"].get(b, {})
+            if "us" not in v:
+                print(f"  {b:<8} not available: {v.get('error', '?')}")
+                continue
+            ratio = f"{base / v['us']:.1f}x vs python" if base else ""
+            same = "" if v["output"] == ok[next(iter(ok))]["output"] else "  OUTPUT DIFFERS"
+            target = f"(target {TARGETS_US[b]:.0f} µs)" if name == "fan" else ""
+            print(f"  {b:<8} {v['us']:>10.1f} µs/inference  {ratio:<16}{target}{same}")
+    for label, h in out["heap_64k"].items():
+        if "error" in h:
+            print(f"\nfan, {label}, 64 KB heap: FAILED: {h['error']}")
+            continue
+        fan = out["models"]["fan"]
+        print(f"\nfan, {label}, 64 KB heap: retained after load {h['loaded']} B, after inference "
+              f"{h['after_inference']} B, peak rise {h['peak_rise']} B (blob {fan['blob_bytes']} + arena "
+              f"{h['arena']} = {fan['blob_bytes'] + h['arena']} B; weights copied: {h['copied']}; "
+              f"code+runtime before load {h['base']} B of {h['heap_total']} B)")
+
+
+if __name__ == "__main__":
+    run(argparse.Namespace(quick=True))
