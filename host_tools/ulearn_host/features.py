@@ -208,7 +208,7 @@ def make_spec(X: np.ndarray, rate_hz: float, features: Sequence[str] = DEFAULT_F
     d: dict = {"version": 1, "window": t, "axes": c, "rate_hz": float(rate_hz), "hop": hop or t,
                "nfft": nf if any(f in ("dom", "centroid", "band") for f in features) else 0,
                "features": list(features), "magnitude": magnitude, "in_scale": scale}
-    if bands_hz:
+    if bands_hz and "band" in features:
         d["bands"] = hz_bands(bands_hz, nf, rate_hz)
     if axis_names:
         d["axis_names"] = list(axis_names)

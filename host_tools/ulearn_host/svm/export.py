@@ -214,6 +214,8 @@ def _kernel_blob(kind: int, sv: np.ndarray, pcoef: np.ndarray, pint: np.ndarray,
     sv_q = _q(sv * g, 2.0 ** zq, -S16, S16, "support vectors")
     svn = (np.sum(sv_q * sv_q, 1) + (1 << (zq - 1))) >> zq
     cq = _shift_for(np.abs(pcoef).max())
+    while cq > 0 and np.abs(pint).max() * 2.0 ** cq * S16 >= 2 ** 31 - 1:
+        cq -= 1
     c_q = _q(pcoef, 2.0 ** cq, -S16, S16, "dual coefficients")
     n_sv = sv.shape[0]
     out_shift = max(0, n_sv.bit_length() + 1)

@@ -47,7 +47,11 @@ def default_path():
         return "python"
     if backend.NAME == "ulab":
         return "ulab"
-    return "viper"
+    try:
+        _kern.kernels("viper")
+        return "viper"
+    except ImportError:
+        return "python"
 
 
 def _sat(v):

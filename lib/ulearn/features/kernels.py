@@ -209,6 +209,9 @@ def kernels(path):
     if path == "python":
         return PYTHON
     if path == "viper":
-        from ulearn.features import _kviper
+        try:
+            from ulearn.features import _kviper
+        except SyntaxError as e:  # CPython's `micropython` shim refuses @viper
+            raise ImportError("viper is not available here (%s)" % e)
         return _kviper.KERNELS
     raise ValueError("unknown feature path %r: choose 'python', 'viper' or 'ulab'" % (path,))

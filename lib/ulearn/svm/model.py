@@ -57,8 +57,8 @@ class _Model:
     kind = 0
     _layout = ()   # (tag, typecode, count attribute name(s)) checked before anything is allocated
 
-    def __init__(self, blob, source, path):
-        meta = blob.meta()
+    def __init__(self, meta, source, path=None, blob=None, arrays=None, spec=None):
+        """From a validated `blob` (sections checked, then copied) or from ready `arrays` (training)."""
         self.source = source
         self.meta = meta
         try:
@@ -71,37 +71,38 @@ class _Model:
         if not 1 <= self.n_features <= 4096 or not 6 <= self.zq <= 15 or not 0 <= self.out_shift <= 31:
             raise BlobError("%s: META n_features/zq/out_shift out of range; export the model again" % source)
         self._dims(meta)
-        for tag, tc, count in self._layout_counts():
-            sec = blob.section(tag)
-            if len(sec) != count * _SIZES[tc]:
-                raise BlobError("%s: section %r holds %d bytes, expected %d ('%s' x %d); export the "
-                                "model again" % (source, tag, len(sec), count * _SIZES[tc], tc, count))
-        shifts = blob.section(TAG_NRMS)
-        for i in range(self.n_features):
-            if not 1 <= shifts[i] <= 30:
-                raise BlobError("%s: normalization shift %d of feature %d outside 1..30; export the "
-                                "model again" % (source, shifts[i], i))
-        fsec = blob.section(TAG_FEATURES, required=False)
-        self._spec = None
-        if fsec is not None:
-            from ulearn.features.spec import parse
-            try:
-                self._spec = parse(fsec)
-            except ValueError as e:
-                raise BlobError("%s: %s" % (source, e))
-            if self._spec.n_features != self.n_features:
-                raise BlobError("%s: the feature spec gives %d features, the model takes %d; export "
-                                "again" % (source, self._spec.n_features, self.n_features))
+        self._spec = spec
+        if blob is not None:
+            for tag, tc, count in self._layout_counts():
+                sec = blob.section(tag)
+                if len(sec) != count * _SIZES[tc]:
+                    raise BlobError("%s: section %r holds %d bytes, expected %d ('%s' x %d); export the "
+                                    "model again" % (source, tag, len(sec), count * _SIZES[tc], tc, count))
+            shifts = blob.section(TAG_NRMS)
+            for i in range(self.n_features):
+                if not 1 <= shifts[i] <= 30:
+                    raise BlobError("%s: normalization shift %d of feature %d outside 1..30; export the "
+                                    "model again" % (source, shifts[i], i))
+            fsec = blob.section(TAG_FEATURES, required=False)
+            if fsec is not None:
+                from ulearn.features.spec import parse
+                try:
+                    self._spec = parse(fsec)
+                except ValueError as e:
+                    raise BlobError("%s: %s" % (source, e))
+            arrays = {}
+            for tag, tc, _ in self._layout_counts():
+                arrays[tag] = array(tc, bytes(blob.section(tag)))
+        if self._spec is not None and self._spec.n_features != self.n_features:
+            raise BlobError("%s: the feature spec gives %d features, the model takes %d; export "
+                            "again" % (source, self._spec.n_features, self.n_features))
         self.path = path or qmath.default_path()
         self._norm, self._kstage, self._rffcos = qmath.kernels(self.path)
-        self.arrays = {}
-        for tag, tc, _ in self._layout_counts():
-            self.arrays[tag] = array(tc, bytes(blob.section(tag)))
-        d = self.n_features
-        self._z = _zeros("h", d)
-        self._mu = self.arrays[TAG_NRMM]
-        self._mul = self.arrays[TAG_NRMK]
-        self._sh = self.arrays[TAG_NRMS]
+        self.arrays = arrays
+        self._z = _zeros("h", self.n_features)
+        self._mu = arrays[TAG_NRMM]
+        self._mul = arrays[TAG_NRMK]
+        self._sh = arrays[TAG_NRMS]
         self._trainer = None
         self._setup()
 
@@ -337,12 +338,13 @@ def from_blob(blob, source, path=None):
     """The SVM model in a validated blob (kinds linear-svm, rbf-svm, oneclass-svm)."""
     if blob.kind not in (KIND_LINEAR_SVM, KIND_RBF_SVM, KIND_ONECLASS_SVM):
         raise BlobError("%s is a %s blob, not an SVM" % (source, blob.kind_name))
-    form = blob.meta().get("form")
+    meta = blob.meta()
+    form = meta.get("form")
     if form == "linear" and blob.kind == KIND_LINEAR_SVM:
-        return LinearSVM(blob, source, path)
+        return LinearSVM(meta, source, path, blob=blob)
     if form == "kernel" and blob.kind in (KIND_RBF_SVM, KIND_ONECLASS_SVM):
-        return KernelSVM(blob, source, path)
+        return KernelSVM(meta, source, path, blob=blob)
     if form == "rff" and blob.kind == KIND_ONECLASS_SVM:
-        return RFFOneClass(blob, source, path)
+        return RFFOneClass(meta, source, path, blob=blob)
     raise BlobError("%s: SVM form %r with kind %s is not understood by this ulearn: update ulearn"
                     % (source, form, blob.kind_name))

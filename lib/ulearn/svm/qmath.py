@@ -109,7 +109,10 @@ def kernels(path):
     if path == "python":
         return PYTHON
     if path == "viper":
-        from ulearn.svm import _sviper
+        try:
+            from ulearn.svm import _sviper
+        except SyntaxError as e:  # CPython's `micropython` shim refuses @viper
+            raise ImportError("viper is not available here (%s)" % e)
         return _sviper.KERNELS
     raise ValueError("unknown SVM path %r: choose 'python' or 'viper'" % (path,))
 
@@ -122,5 +125,5 @@ def default_path():
     try:
         kernels("viper")
         return "viper"
-    except (ImportError, SyntaxError):
+    except ImportError:
         return "python"
