@@ -34,10 +34,14 @@ def _need(buf, count, name):
             name, count, "None" if buf is None else len(buf)))
 
 
-def _dims(**dims):
-    for key in dims:
-        if dims[key] < 0:
-            raise ValueError("%s must be >= 0, got %d" % (key, dims[key]))
+def _positive(value, name):
+    if value < 1:
+        raise ValueError("%s must be >= 1, got %d" % (name, value))
+
+
+def _nonneg(value, name):
+    if value < 0:
+        raise ValueError("%s must be >= 0, got %d" % (name, value))
 
 
 def check_requant(bias, mult, shift, n, out_off, act_min, act_max):
@@ -60,7 +64,9 @@ def check_requant(bias, mult, shift, n, out_off, act_min, act_max):
 
 def check_gemm(a, b, bias, out, m, n, k, a_off, b_off):
     """Check GEMM shapes and offsets (see gemm_s8); raise ValueError naming the bad argument."""
-    _dims(m=m, n=n, k=k)
+    _nonneg(m, "m")
+    _nonneg(n, "n")
+    _nonneg(k, "k")
     _need(a, m * k, "a")
     _need(b, n * k, "b")
     _need(out, m * n, "out")
@@ -74,11 +80,17 @@ def check_gemm(a, b, bias, out, m, n, k, a_off, b_off):
 
 def check_im2col(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, out_h, out_w, rows):
     """Check im2col geometry; `rows` is how many im2col rows `col` must hold."""
-    _dims(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w)
-    for key, v in (("k_h", k_h), ("k_w", k_w), ("stride_h", stride_h), ("stride_w", stride_w),
-                   ("dil_h", dil_h), ("dil_w", dil_w)):
-        if v < 1:
-            raise ValueError("%s must be >= 1, got %d" % (key, v))
+    _nonneg(in_h, "in_h")
+    _nonneg(in_w, "in_w")
+    _nonneg(in_c, "in_c")
+    _nonneg(out_h, "out_h")
+    _nonneg(out_w, "out_w")
+    _positive(k_h, "k_h")
+    _positive(k_w, "k_w")
+    _positive(stride_h, "stride_h")
+    _positive(stride_w, "stride_w")
+    _positive(dil_h, "dil_h")
+    _positive(dil_w, "dil_w")
     _need(x, in_h * in_w * in_c, "x")
     _need(col, rows * k_h * k_w * in_c, "col")
 
@@ -201,7 +213,7 @@ def make_conv(gemm_at, im2col):
                      1 if out_h * out_w else 0)
         if not -127 <= in_off <= 128:
             raise ValueError("in_off = %d outside [-127, 128] (it is -input zero point)" % in_off)
-        _dims(out_c=out_c)
+        _nonneg(out_c, "out_c")
         _need(w, out_c * row, "w")
         _need(out, out_h * out_w * out_c, "out")
         check_requant(bias, mult, shift, out_c, out_off, act_min, act_max)
@@ -232,7 +244,8 @@ def _py_dot_q15(a, b, n):
 
 def check_matvec(w, x, bias, out, rows, cols, shift):
     """Check matvec_q15 arguments; raise ValueError naming the bad one."""
-    _dims(rows=rows, cols=cols)
+    _nonneg(rows, "rows")
+    _nonneg(cols, "cols")
     _need(w, rows * cols, "w")
     _need(x, cols, "x")
     _need(out, rows, "out")

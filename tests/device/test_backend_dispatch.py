@@ -89,3 +89,15 @@ def test_python_reference_is_deterministic_across_interpreters():
                         array("b", [-7, -6, 0, 1]), out2, m, n, k, -3, 0, 2, -128, 127)
         backend.select("python")
         assert out2 == out
+
+
+def test_conv_allocates_nothing():
+    micropython_only("gc.mem_alloc needs MicroPython")
+    for name in ("viper", "python"):
+        backend.select(name)
+        x, w = array("b", range(-64, 64)), array("b", range(-72, 72))
+        bias, mult, shift = array("i", [1, 2]), array("i", [1518500250] * 2), array("b", [-8, -7])
+        out, col = array("b", [0] * (8 * 4 * 2)), array("b", [0] * 72)
+        args = (x, w, bias, mult, shift, out, col, 8, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1, 8, 4, 5, -3, -128, 127)
+        assert allocated(lambda: backend.conv_s8(*args), 5) == 0, name
+    backend.select("python")
