@@ -112,6 +112,10 @@ class FrameParser:
         """True when the raw REPL's end marker (`\\x04...\\x04>`) came after the frames."""
         return b"\x04>" in self.stream.garbage or self.stream.garbage.count(b"\x04") >= 2
 
+    def board_reset(self) -> bool:
+        """True when the board announced a reset (power cut, watchdog, reset button) mid-stream."""
+        return b"soft reboot" in self.stream.garbage or b"raw REPL; CTRL-B" in self.stream.garbage
+
     def board_error(self) -> str:
         """The board's error output (between the raw REPL's \\x04 markers), if any."""
         g = self.stream.garbage
@@ -199,6 +203,8 @@ def receive(read: Callable[[], bytes], seconds: float, parser: FrameParser | Non
                 seen = parser.stream.samples
             if parser.stream.end is not None:
                 return parser, "end"
+            if parser.board_reset():
+                return parser, "disconnected: the board reset"
             if parser.board_finished():
                 return parser, "finished"
         elif time.monotonic() > deadline:
@@ -231,7 +237,7 @@ def record_from_board(port: str, seconds: float, out: Path, label: str, window: 
         with tqdm(total=int(seconds * rate), unit="samples", desc=f"record {port}",
                   disable=not show_progress, leave=False) as bar:
             parser, why = receive(read, seconds, progress=bar.update)
-        if why in ("end", "finished") and not why.startswith("disconnected"):
+        if why in ("end", "finished"):
             # let the raw REPL finish its reply so the board is ready for the next command
             try:
                 transport.follow(5)
@@ -294,3 +300,45 @@ def decode_logs(folder: Path) -> tuple[dict[str, Any], np.ndarray, list[dict[str
             "records": len(records), "first_seq": records[0][0] if records else -1,
             "last_seq": records[-1][0] if records else -1}
     return info, raw, reports
+
+
+def install_sensor_files(board: Any, profile: dict[str, Any], recording: Path | None = None) -> list[str]:
+    """Put what the sensor path needs besides lib/ulearn and the app on an open board: the Adafruit
+    driver and bus-device library (from the installed packages), the simulated chip on the virtual
+    board, `board.json` (the profile) and, for the virtual board, the recording to replay.
+    Returns the board paths written."""
+    prof = json.loads(json.dumps(profile))
+    written = []
+    for src, dest in boards_driver_files(prof):
+        board.put(src.read_bytes(), "/" + dest)
+        written.append("/" + dest)
+    if recording is not None:
+        board.put(Path(recording).read_bytes(), "/recording.ulg")
+        prof["i2c"] = dict(prof["i2c"], recording="/recording.ulg")
+        written.append("/recording.ulg")
+    board.put(json.dumps(prof).encode(), "/board.json")
+    written.append("/board.json")
+    return written
+
+
+def boards_driver_files(profile: dict[str, Any]) -> list[tuple[Path, str]]:
+    from .boards import driver_files
+    return driver_files(profile)
+
+
+def sensor_lib_tree(dest: Path) -> Path:
+    """A copy of the device package with only what the sensor/log path needs (the top-level modules
+    and ulearn/sensors, no nn/svm/features), at `dest`/ulearn; push it for a data-logging board."""
+    import shutil
+
+    from . import device_lib_dir
+
+    src = device_lib_dir() / "ulearn"
+    out = dest / "ulearn"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "sensors").mkdir(parents=True)
+    for p in src.glob("*.py"):
+        shutil.copy2(p, out / p.name)
+    for p in (src / "sensors").glob("*.py"):
+        shutil.copy2(p, out / "sensors" / p.name)
+    return out
