@@ -70,7 +70,7 @@ def main(seconds=10.0, mode="log", profile="board.json", folder=None, samples=No
                             max_file_bytes=cfg.get("max_file_bytes", 65536))
     if mode in ("stream", "both"):
         from ulearn.sensors.frames import FrameWriter
-        frames = FrameWriter(sys.stdout.buffer, sensor.channels, sensor.max_burst)
+        frames = FrameWriter(getattr(sys.stdout, "buffer", sys.stdout), sensor.channels, sensor.max_burst)
         frames.meta({"rate_hz": sensor.rate_hz, "channels": sensor.channels, "scale": sensor.scale,
                      "unit": sensor.unit, "sensor": "lis3dh", "range_g": sensor.range_g,
                      "board": prof.get("name", "?"), "simulated": bool((prof.get("i2c") or {}).get("sim"))})

@@ -76,14 +76,16 @@ def open_i2c(profile):
 
     `profile["i2c"]`: `{"id": 0, "scl": 5, "sda": 4, "freq": 400000}` on MicroPython (pin numbers
     or names given to `machine.Pin`), `{"scl": "SCL", "sda": "SDA"}` (names in `board`) on
-    CircuitPython, or `{"sim": "lis3dh", "recording": "rec.ulog"}` for the virtual board (needs
-    device/sim on the path).
+    CircuitPython, or `{"sim": "lis3dh", "recording": "rec.ulg"}` for the virtual board (needs
+    device/sim on the path; with runtime "circuitpython" the bus is then opened through `busio`).
     """
     cfg = profile.get("i2c") or {}
     freq = cfg.get("freq", 400000)
     if cfg.get("sim"):
         import virtual_sensors
-        return as_busio(virtual_sensors.setup(profile))
+        i2c = virtual_sensors.setup(profile)   # also puts the chip on the bus busio.I2C uses
+        if profile.get("runtime") != "circuitpython":
+            return as_busio(i2c)
     if profile.get("runtime") == "circuitpython":
         import board
         import busio
