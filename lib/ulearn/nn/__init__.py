@@ -25,5 +25,5 @@ def load_raw(path):
         with open(path, "rb") as f:
             f.readinto(buf)
     except OSError as e:
-        raise BlobError("%s: cannot read the model file (%s)" % (path, e))
+        raise BlobError("%s: cannot read the model file (%s)" % (path, e)) from None
     return from_blob(Blob(buf), path)

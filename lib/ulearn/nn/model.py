@@ -107,6 +107,18 @@ def _signed_weights(mv):
     return array("b", mv), True  # unsigned view (bytes): one int8 copy
 
 
+_COMPILED = ("viper", "native")  # backends whose port compiles viper: pooling follows them
+_vpool = None
+
+
+def _viper_pool():
+    global _vpool
+    if _vpool is None:
+        from ulearn.nn._vpool import pool as _vpool_fn
+        _vpool = _vpool_fn
+    return _vpool
+
+
 def run_layer(L, src, dst, col):
     """Run one decoded layer `L` from buffer `src` into `dst` ('b'); returns the output buffer
     (`src` itself for a reshape). `col` is the im2col scratch. Used by predict and by profiling."""
@@ -120,14 +132,27 @@ def run_layer(L, src, dst, col):
     elif op == F.OP_RESHAPE:
         return src
     elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-        pool(src, dst, op == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
-             r[16], r[17], r[2], r[3])
+        if w is not None and backend.NAME in _COMPILED:
+            _viper_pool()(src, dst, w)
+        else:
+            pool(src, dst, op == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
+                 r[16], r[17], r[2], r[3])
     elif op == F.OP_DEPTHWISE:
         depthwise_conv(src, w, bias, mult, shift, dst, r[4], r[5], r[6], r[7], r[8], r[18], r[10],
                        r[11], r[12], r[13], r[14], r[15], r[16], r[17], -r[19], r[20], r[2], r[3])
     else:  # softmax
         softmax(src, dst, r[9], mult, shift, r[25])
     return dst
+
+
+def _pool_params(r):
+    # the viper pooling kernel's parameters, or None where viper does not compile (CircuitPython)
+    try:
+        from ulearn.nn._vpool import pool_params
+    except (ImportError, SyntaxError, ValueError):
+        return None
+    return pool_params(r[0] == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
+                       r[16], r[17], r[2], r[3])
 
 
 def _int32s(mv, count):
@@ -263,6 +288,8 @@ class Model:
             elif lw is not None:
                 layers[i] = (op, lw, bv[q:q + n] if r[_FLAGS] & F.FLAG_BIAS else None, mv[q:q + n],
                              sv[q:q + n], r)
+            elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
+                layers[i] = (op, _pool_params(r), None, None, None, r)
             else:
                 layers[i] = (op, None, None, None, None, r)
         self._layers = layers
@@ -280,7 +307,7 @@ class Model:
         try:
             got = len(x)
         except TypeError:
-            raise ValueError("x: expected an array('b') (int8) or array('f') of %d values" % n)
+            raise ValueError("x: expected an array('b') (int8) or array('f') of %d values" % n) from None
         if got != n:
             raise ValueError("x: expected %d values (input shape %r), got %d" % (n, self.input_shape, got))
         if isinstance(x[0], float):
@@ -318,7 +345,7 @@ class Model:
         try:
             got = len(out)
         except TypeError:
-            raise ValueError("out: expected an array('b') or array('f') of %d values" % self._n_out)
+            raise ValueError("out: expected an array('b') or array('f') of %d values" % self._n_out) from None
         if got != self._n_out:
             raise ValueError("out: expected %d values, got %d" % (self._n_out, got))
         self._out_float = isinstance(out[0], float)

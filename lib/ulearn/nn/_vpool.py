@@ -1,0 +1,88 @@
+# ruff: noqa: F821 - ptr8/ptr32 are viper built-ins
+"""Max/average pooling in viper (used when the backend is viper or native): the same integers as
+ulearn.nn.layers.pool. Parameters come in one int32 array made at load (see pool_params)."""
+
+import micropython
+
+
+def pool_params(is_max, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, act_min, act_max):
+    """The int32 parameter array of one pooling layer (act_min/act_max stored + 128, all >= 0)."""
+    from array import array
+    return array("i", [1 if is_max else 0, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top,
+                       pad_left, act_min + 128, act_max + 128])
+
+
+@micropython.viper
+def pool(x, out, p):
+    """Pool x ('b' HWC) into out ('b') with the parameters p of pool_params; no allocation."""
+    px = ptr8(x)
+    po = ptr8(out)
+    pp = ptr32(p)
+    is_max = int(pp[0])
+    in_h = int(pp[1])
+    in_w = int(pp[2])
+    c = int(pp[3])
+    out_h = int(pp[4])
+    out_w = int(pp[5])
+    k_h = int(pp[6])
+    k_w = int(pp[7])
+    s_h = int(pp[8])
+    s_w = int(pp[9])
+    pad_top = int(pp[10])
+    pad_left = int(pp[11])
+    amin = int(pp[12]) - 128
+    amax = int(pp[13]) - 128
+    o = 0
+    oy = 0
+    while oy < out_h:
+        y0 = oy * s_h - pad_top
+        y1 = y0 + k_h
+        if y0 < 0:
+            y0 = 0
+        if y1 > in_h:
+            y1 = in_h
+        ox = 0
+        while ox < out_w:
+            x0 = ox * s_w - pad_left
+            x1 = x0 + k_w
+            if x0 < 0:
+                x0 = 0
+            if x1 > in_w:
+                x1 = in_w
+            count = (y1 - y0) * (x1 - x0)
+            ch = 0
+            while ch < c:
+                acc = 0
+                if is_max:
+                    acc = -129
+                iy = y0
+                while iy < y1:
+                    q = (iy * in_w + x0) * c + ch
+                    ix = x0
+                    while ix < x1:
+                        v = int(px[q])
+                        if v > 127:
+                            v -= 256
+                        if is_max:
+                            if v > acc:
+                                acc = v
+                        else:
+                            acc += v
+                        q += c
+                        ix += 1
+                    iy += 1
+                if not is_max:
+                    half = count >> 1
+                    if acc > 0:
+                        acc = (acc + half) // count
+                    else:
+                        acc = 0 - ((half - acc) // count)
+                if acc < amin:
+                    acc = amin
+                if acc > amax:
+                    acc = amax
+                po[o] = acc & 0xFF
+                o += 1
+                ch += 1
+            ox += 1
+        oy += 1
