@@ -9,7 +9,7 @@ BasicMotions windows and simulated fan windows). Float samples are quantized wit
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from ulearn.features.spec import FeatureSpec
@@ -189,7 +189,7 @@ def hz_bands(edges_hz: Sequence[float], nfft: int, rate_hz: float) -> list[list[
     """FFT bin ranges [k0, k1) for consecutive band edges in Hz (bin k is k*rate/nfft Hz; DC excluded)."""
     top = nfft // 2 + 1
     bins = [min(top, max(1, math.ceil(e * nfft / rate_hz - 1e-9))) for e in edges_hz]
-    out = [[a, b] for a, b in zip(bins[:-1], bins[1:]) if b > a]
+    out = [[a, b] for a, b in zip(bins[:-1], bins[1:], strict=False) if b > a]
     if not out:
         raise UlearnError(f"bands {list(edges_hz)} Hz hold no FFT bin at {rate_hz} Hz / nfft {nfft}")
     return out

@@ -185,7 +185,8 @@ def v_magnitude(x: ptr16, off: int, stride: int, axes: int, n: int, out: ptr16):
             v >>= 1
             acc += v * v
         r = 0
-        bit = 1 << 30
+        bit = 1
+        bit <<= 30      # a folded 1 << 30 constant would not be a viper int on 32-bit ports
         while bit > acc:
             bit >>= 2
         while bit:

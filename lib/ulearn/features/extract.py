@@ -189,7 +189,8 @@ class Extractor:
         kmax = 0
         sc = 0
         if self._needfft:
-            kmax, sc = self._spectrum(x, off, stride, mean)
+            kmax = self._spectrum(x, off, stride, mean)
+            sc = self._sc
         bands = self._bands
         for code in self._codes:
             if code == _MEAN:
@@ -250,7 +251,8 @@ class Extractor:
         sc = 0
         while (pmax >> sc) >= _P_LIMIT:
             sc += 2
-        return kmax, sc
+        self._sc = sc
+        return kmax
 
     def _ulab_fft(self, re, im, n):
         np = self._ulab

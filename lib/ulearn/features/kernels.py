@@ -144,7 +144,8 @@ def py_fft(re, im, n, cos_t, sin_t):
     while size <= n:
         half = size >> 1
         step = n // size
-        for start in range(0, n, size):
+        start = 0
+        while start < n:   # `range` with a variable step would allocate an object
             k = 0
             for a in range(start, start + half):
                 b = a + half
@@ -161,6 +162,7 @@ def py_fft(re, im, n, cos_t, sin_t):
                 re[a] = (ur + tr) >> 1
                 im[a] = (ui + ti) >> 1
                 k += step
+            start += size
         size <<= 1
 
 
@@ -211,7 +213,7 @@ def kernels(path):
     if path == "viper":
         try:
             from ulearn.features import _kviper
-        except SyntaxError as e:  # CPython's `micropython` shim refuses @viper
+        except (SyntaxError, NameError) as e:  # CPython's `micropython` shim refuses @viper
             raise ImportError("viper is not available here (%s)" % e)
         return _kviper.KERNELS
     raise ValueError("unknown feature path %r: choose 'python', 'viper' or 'ulab'" % (path,))

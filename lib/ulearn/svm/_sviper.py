@@ -35,7 +35,8 @@ def v_norm(x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, z: ptr16, n: int):
 
 @micropython.viper
 def v_kstage(d: ptr32, svn: ptr32, zn: int, ks: ptr16, n: int, zq: int, ftab: ptr16, etab: ptr16):
-    top = 1 << 31
+    top = 1
+    top <<= 31          # runtime shift: a folded constant would be a big-int object
     lo = zq - 6
     mask = (1 << lo) - 1
     for i in range(n):

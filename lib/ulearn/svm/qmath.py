@@ -37,14 +37,21 @@ def _q15(v):
 
 def exp_tables():
     """(F, E): 'h' arrays, F[j] = round(32767 exp(-j/64)) j = 0..64, E[n] = round(32767 exp(-n)) n < 12."""
-    f = array("h", [_q15(math.exp(-j / 64.0)) for j in range(65)])
-    e = array("h", [_q15(math.exp(-n)) for n in range(EXP_INT)])
+    f = array("h", bytes(2 * 65))
+    for j in range(65):
+        f[j] = _q15(math.exp(-j / 64.0))
+    e = array("h", bytes(2 * EXP_INT))
+    for n in range(EXP_INT):
+        e[n] = _q15(math.exp(-n))
     return f, e
 
 
 def cos_table():
     """'h' array of 1025 entries: round(32767 cos(2 pi k / 1024))."""
-    return array("h", [_q15(math.cos(2.0 * math.pi * k / 1024.0)) for k in range(1025)])
+    c = array("h", bytes(2 * 1025))
+    for k in range(1025):
+        c[k] = _q15(math.cos(2.0 * math.pi * k / 1024.0))
+    return c
 
 
 def exp_q15(u, zq, ftab, etab):
@@ -111,7 +118,7 @@ def kernels(path):
     if path == "viper":
         try:
             from ulearn.svm import _sviper
-        except SyntaxError as e:  # CPython's `micropython` shim refuses @viper
+        except (SyntaxError, NameError) as e:  # CPython's `micropython` shim refuses @viper
             raise ImportError("viper is not available here (%s)" % e)
         return _sviper.KERNELS
     raise ValueError("unknown SVM path %r: choose 'python' or 'viper'" % (path,))

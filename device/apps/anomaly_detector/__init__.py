@@ -1,0 +1,1 @@
+"""anomaly_detector: learn "normal" on the device (in-situ one-class SVM), then flag what is not."""
