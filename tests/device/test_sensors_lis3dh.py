@@ -19,10 +19,10 @@ for _p in (_ROOT + "/device/sim", _ROOT + "/device/sim/circuitpython"):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from array import array
+from array import array  # noqa: E402
 
-import machine_i2c_sim
-from lis3dh_sim import LIS3DHSim, Recording
+import machine_i2c_sim  # noqa: E402
+from lis3dh_sim import LIS3DHSim, Recording  # noqa: E402
 
 
 def _ramp(n=400, rate=200):
