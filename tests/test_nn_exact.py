@@ -37,7 +37,7 @@ def test_cpython_runtime_equals_reference(vectors):
     for label, model, xs, ys in vectors:
         m = ulearn.load(export.to_blob(model))
         out = array("b", bytes(ys[0].size))
-        for x, y in zip(xs, ys):
+        for x, y in zip(xs, ys, strict=True):
             cls = m.predict(array("b", x.tobytes()), out)
             assert bytes(out) == y.astype(np.int8).tobytes(), label
             assert cls == int(np.argmax(y.reshape(-1))), label
@@ -118,15 +118,17 @@ def _env(backend: str) -> dict:
 
 @pytest.mark.parametrize("backend", ["viper", "native"])
 def test_other_backends_equal_reference(tmp_path, vectors, backend):
-    probe = unixport.run(f"from ulearn import backend\nbackend.select({backend!r})\nprint('OK')",
-                         check=False, env=_env("python"))
+    from ulearn_host.bench.nn_speed import native_path
+    extra = native_path(tmp_path)
+    probe = unixport.run(f"import sys, ulearn\nsys.modules['ulearn.backend'].select({backend!r})\nprint('OK')",
+                         check=False, env=_env("python"), path=extra)
     if "OK" not in probe.stdout:
         line = (probe.stdout + probe.stderr).strip().splitlines()
         pytest.skip(f"backend {backend} not available in MicroPython here: {line[-1] if line else '?'}")
     _write(tmp_path, vectors, mpy=False)
     labels = [v[0] for v in vectors]
     code = _device_script(labels, "ulearn.nn.load_raw(name + '.ulb')")
-    result = unixport.run(code, cwd=tmp_path, env=_env(backend))
+    result = unixport.run(code, cwd=tmp_path, env=_env(backend), path=extra)
     _check(result.stdout, vectors, "False")
 
 
@@ -136,7 +138,7 @@ def test_blob_round_trip_host_reader(vectors):
         back = export.from_blob(blob)
         assert export.to_blob(back) == blob, label
         assert np.array_equal(reference.run_batch(back, xs), ys), label
-        for a, b in zip(model.layers, back.layers):
+        for a, b in zip(model.layers, back.layers, strict=True):
             assert (a.op, tuple(a.input_shape), tuple(a.output_shape)) == (b.op, tuple(b.input_shape),
                                                                            tuple(b.output_shape))
             assert (a.act_min, a.act_max, a.padding, a.kernel, a.stride, a.dilation) == \

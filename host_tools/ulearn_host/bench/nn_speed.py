@@ -79,6 +79,23 @@ print('RESULT ' + json.dumps({{'loaded': loaded, 'after_inference': after, 'peak
 """
 
 
+def native_path(tmp: Path) -> list[Path]:
+    """MicroPython path entries holding a built x64 `ulearn_native.mpy` (from device/native/dist or
+    device/native/build, or $ULEARN_NATIVE_MPY), copied into `tmp`; [] when none is built."""
+    import os
+    import shutil
+    root = unixport.REPO_ROOT / "device" / "native"
+    found = [Path(os.environ["ULEARN_NATIVE_MPY"])] if os.environ.get("ULEARN_NATIVE_MPY") else []
+    found += sorted(root.glob("dist/x64_*/ulearn_native.mpy")) + sorted(root.glob("build/x64/ulearn_native*.mpy"))
+    for module in found:
+        if module.is_file():
+            folder = tmp / "native"
+            folder.mkdir(exist_ok=True)
+            shutil.copy(module, folder / "ulearn_native.mpy")
+            return [folder]
+    return []
+
+
 def _result(stdout: str) -> dict:
     for line in stdout.splitlines():
         if line.startswith("RESULT "):
@@ -87,13 +104,14 @@ def _result(stdout: str) -> dict:
 
 
 def _run(code: str, cwd: Path, heap: str, compiled: bool) -> tuple[dict, bool]:
+    path = native_path(cwd)
     try:
-        return _result(unixport.run(code, cwd=cwd, heap=heap, compiled=compiled).stdout), compiled
+        return _result(unixport.run(code, cwd=cwd, heap=heap, compiled=compiled, path=path).stdout), compiled
     except UlearnError as e:
         if not compiled or "mpy-cross failed" not in str(e):
             raise
         print(f"(could not compile lib/ to .mpy: {str(e).splitlines()[0][:120]}; measuring from source)")
-        return _result(unixport.run(code, cwd=cwd, heap=heap, compiled=False).stdout), False
+        return _result(unixport.run(code, cwd=cwd, heap=heap, compiled=False, path=path).stdout), False
 
 
 def run(args: argparse.Namespace | None = None) -> dict:
@@ -133,7 +151,7 @@ def _print(out: dict) -> None:
     print(f"int8 CNN in MicroPython ({'lib as .mpy' if out['compiled'] else 'lib from source'}; "
           "random weights, simulated)")
     for name, m in out["models"].items():
-        ok = {b: v for b, v in m["backends"].items() if "us" in v}
+        ok = {b: m["backends"][b] for b in BACKENDS if "us" in m["backends"].get(b, {})}
         print(f"\n{name}: {m['params']} params, {m['macs']} MACs, blob {m['blob_bytes']} B "
               f"({m['bytes_per_param']:.3f} B/param), arena {m['arena_bytes']} B")
         head = f"  {'layer':<18}{'MACs':>8}" + "".join(f"{b + ' µs':>14}" for b in ok)

@@ -142,10 +142,11 @@ def _one_over_one_plus(a):
     return _sat_shl(x, 1)
 
 
-def softmax(x, out, n, mult, left_shift, diff_min):
+def softmax(x, out, n, mult, left_shift, diff_min, exps):
     """TFLite int8 softmax of n values: x 'b' -> out 'b' (scale 1/256, zero point -128).
 
-    mult/left_shift/diff_min come from the blob (PreprocessSoftmaxScaling, CalculateInputRadius).
+    mult/left_shift/diff_min come from the blob (PreprocessSoftmaxScaling, CalculateInputRadius);
+    exps: caller scratch 'i' of n entries (each exp is computed once).
     """
     top = -128
     for i in range(n):
@@ -155,17 +156,18 @@ def softmax(x, out, n, mult, left_shift, diff_min):
     for i in range(n):
         d = x[i] - top
         if d >= diff_min:
-            total += rdbpot(_exp_on_negative(srdhm(d << left_shift, mult)), _ACCUM_BITS)
+            e = _exp_on_negative(srdhm(d << left_shift, mult))
+            exps[i] = e
+            total += rdbpot(e, _ACCUM_BITS)
     total = wrap32(total)
     clz = 0
     while clz < 32 and not (total << clz) & 0x80000000:
         clz += 1
-    bits = _ACCUM_BITS - clz
+    bits = _ACCUM_BITS - clz + 23
     scale = _one_over_one_plus(wrap32(((total << clz) & 0xFFFFFFFF) - 0x80000000))
     for i in range(n):
-        d = x[i] - top
-        if d >= diff_min:
-            v = rdbpot(srdhm(scale, _exp_on_negative(srdhm(d << left_shift, mult))), bits + 23) - 128
+        if x[i] - top >= diff_min:
+            v = rdbpot(srdhm(scale, exps[i]), bits) - 128
             out[i] = -128 if v < -128 else (127 if v > 127 else v)
         else:
             out[i] = -128

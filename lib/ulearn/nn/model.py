@@ -141,7 +141,7 @@ def run_layer(L, src, dst, col):
         depthwise_conv(src, w, bias, mult, shift, dst, r[4], r[5], r[6], r[7], r[8], r[18], r[10],
                        r[11], r[12], r[13], r[14], r[15], r[16], r[17], -r[19], r[20], r[2], r[3])
     else:  # softmax
-        softmax(src, dst, r[9], mult, shift, r[25])
+        softmax(src, dst, r[9], mult, shift, r[25], w)
     return dst
 
 
@@ -284,7 +284,7 @@ class Model:
             op, q, n = r[_OP], r[_Q_OFF], r[_OUT_C]
             lw = wv[r[_W_OFF]:r[_W_OFF] + r[_W_LEN]] if r[_W_LEN] else None
             if op == F.OP_SOFTMAX:
-                layers[i] = (op, None, None, mult[q], shift[q], r)
+                layers[i] = (op, array("i", bytes(4 * n)), None, mult[q], shift[q], r)
             elif lw is not None:
                 layers[i] = (op, lw, bv[q:q + n] if r[_FLAGS] & F.FLAG_BIAS else None, mv[q:q + n],
                              sv[q:q + n], r)
