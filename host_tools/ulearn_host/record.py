@@ -238,11 +238,14 @@ def record_from_board(port: str, seconds: float, out: Path, label: str, window: 
                   disable=not show_progress, leave=False) as bar:
             parser, why = receive(read, seconds, progress=bar.update)
         if why in ("end", "finished"):
-            # let the raw REPL finish its reply so the board is ready for the next command
-            try:
-                transport.follow(5)
-            except Exception:  # noqa: BLE001
-                pass
+            # consume the raw REPL's closing `\x04\x04>` so the board is ready for the next command
+            tail = parser.stream.garbage[-64:] + bytes(parser._buf)
+            deadline = time.monotonic() + 5
+            while b"\x04>" not in tail and time.monotonic() < deadline:
+                try:
+                    tail = (tail + read())[-64:]
+                except Exception:  # noqa: BLE001 - the board went away after finishing
+                    break
     stream = parser.stream
     error = parser.board_error()
     if not stream.meta:
