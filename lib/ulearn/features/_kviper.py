@@ -64,8 +64,7 @@ def v_moments34(x: ptr16, off: int, stride: int, n: int, mean: int, s: int, sq4:
         z = (((v - mean) >> s) << 12) // sq4
         w = (z * z) >> 8
         a3 += (w * z) >> 8
-        w >>= 4
-        a4 += w * w
+        a4 += (w * ((w + 2) >> 2)) >> 6
         i += stride
     res[5] = a3
     res[6] = a4

@@ -11,7 +11,7 @@ Channel access is strided over an interleaved window: sample t of channel c is x
     moments2(x, off, stride, n, mean, s, res) res[3]=sum ((x-mean)>>s)^2, res[4]=zero crossings
     moments34(x, off, stride, n, mean, s, sq4, res)
                                               z=(((x-mean)>>s)<<12)//sq4 (Q8), w=z*z>>8;
-                                              res[5]=sum (w*z)>>8 (Q8), res[6]=sum (w>>4)^2 (Q8)
+                                              res[5]=sum (w*z)>>8 (Q8), res[6]=sum (w*((w+2)>>2))>>6 (Q8)
     load(x, off, stride, n, mean, re, im, nfft) re[t]=clamp(x-mean), zero padded; im=0
     fft(re, im, n, cos_t, sin_t)              in-place Q15 radix-2 DIT FFT, each stage halves (>>1)
     power(re, im, p, nbins)                   p[k]=(re^2>>1)+(im^2>>1); returns argmax k>=1
@@ -102,8 +102,7 @@ def py_moments34(x, off, stride, n, mean, s, sq4, res):
         z = (((x[i] - mean) >> s) << 12) // sq4
         w = (z * z) >> 8
         a3 += (w * z) >> 8
-        w >>= 4
-        a4 += w * w
+        a4 += (w * ((w + 2) >> 2)) >> 6
         i += stride
     res[5] = a3
     res[6] = a4
