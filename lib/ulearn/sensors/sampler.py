@@ -126,6 +126,9 @@ class Sampler:
             self._jit_max = jit
         self._jit_sum += jit
         self._jit_n += 1
+        if self._jit_sum > 0x10000000:   # keep a small int on 32-bit ports (mean of the recent half)
+            self._jit_sum >>= 1
+            self._jit_n >>= 1
         self._t_last = now
         self._n_last = self.samples
 
