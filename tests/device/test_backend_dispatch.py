@@ -99,5 +99,5 @@ def test_conv_allocates_nothing():
         bias, mult, shift = array("i", [1, 2]), array("i", [1518500250] * 2), array("b", [-8, -7])
         out, col = array("b", [0] * (8 * 4 * 2)), array("b", [0] * 72)
         args = (x, w, bias, mult, shift, out, col, 8, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1, 8, 4, 5, -3, -128, 127)
-        assert allocated(lambda: backend.conv_s8(*args), 5) == 0, name
+        assert allocated(lambda args=args: backend.conv_s8(*args), 5) == 0, name
     backend.select("python")

@@ -1,0 +1,44 @@
+"""`make fuzz`: a million random cases of the C kernel against the numpy reference, under ASan + UBSan.
+
+Runs ulearn_host.native.check in sanitizer-enabled child processes (libasan preloaded), in chunks with
+distinct seeds, and prints one line per chunk and a total. Exit status 1 on the first mismatch or
+sanitizer report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+from . import build, sanitizer_env
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--cases", type=int, default=1_000_000)
+    p.add_argument("--chunk", type=int, default=50_000)
+    p.add_argument("--seed", type=int, default=1000)
+    args = p.parse_args(argv)
+    build(sanitize=True)
+    env = sanitizer_env()
+    done, chunk_no, start = 0, 0, time.time()
+    while done < args.cases:
+        n = min(args.chunk, args.cases - done)
+        seed = args.seed + chunk_no
+        proc = subprocess.run([sys.executable, "-m", "ulearn_host.native.check", "--cases", str(n), "--seed",
+                               str(seed), "--sanitize"], env=env, capture_output=True, text=True)
+        if proc.returncode:
+            print(f"FAILED after {done} cases (chunk seed {seed}):\n{proc.stdout}{proc.stderr[-4000:]}")
+            return 1
+        done += n
+        chunk_no += 1
+        print(f"{done:>9d} cases ok ({time.time() - start:.0f} s)", flush=True)
+    print(f"fuzz: {done} random cases, C kernel == numpy reference, no ASan/UBSan report "
+          f"({time.time() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+# Native C kernels (device/native): natmod build, sanitizer fuzzing, Cortex-M4 instruction counts.
+#   make natmod MPY_DIR=/path/to/micropython [NATMOD_ARCH=x64]   -> device/native/dist/<arch>_<abi>/
+#   make fuzz                                                     -> 1,000,000 cases under ASan/UBSan
+#   make bench-native                                             -> instructions/MAC on QEMU Cortex-M4
+#   make ulab-micropython MPY_DIR=... ULAB_DIR=...                -> .cache/micropython-ulab/micropython
+
+NATMOD_ARCH ?= x64
+ULAB_DIR ?= /work/ext/ulab
+ULAB_CACHE := .cache/micropython-ulab
+
+.PHONY: natmod fuzz bench-native ulab-micropython
+
+natmod: venv
+	@test -n "$(MPY_DIR)" || { echo "MPY_DIR not set: natmod needs a MicroPython source tree (make natmod MPY_DIR=...)"; exit 2; }
+	$(MAKE) -C device/native MPY_DIR=$(abspath $(MPY_DIR)) ARCH=$(NATMOD_ARCH) dist
+
+fuzz: venv
+	$(PY) -m ulearn_host.native.fuzz --cases 1000000
+
+bench-native: venv
+	$(PY) -m ulearn_host.native.qemu
+
+# A unix MicroPython with ulab, for the ulab backend tests (kept outside git in .cache).
+ulab-micropython:
+	@test -n "$(MPY_DIR)" || { echo "MPY_DIR not set: give a MicroPython source tree (tag v1.28.0)"; exit 2; }
+	mkdir -p $(ULAB_CACHE)/empty-lib && echo "no frozen modules" > $(ULAB_CACHE)/empty-lib/README.md
+	echo "# no frozen modules" > $(ULAB_CACHE)/manifest.py
+	$(MAKE) -C $(MPY_DIR)/mpy-cross -j2
+	$(MAKE) -C $(MPY_DIR)/ports/unix -j2 USER_C_MODULES=$(abspath $(ULAB_DIR)) MICROPY_PY_BTREE=0 \
+	  MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 FROZEN_MANIFEST=$(abspath $(ULAB_CACHE))/manifest.py \
+	  MPY_LIB_DIR=$(abspath $(ULAB_CACHE))/empty-lib BUILD=build-ulearn-ulab
+	cp $(MPY_DIR)/ports/unix/build-ulearn-ulab/micropython $(ULAB_CACHE)/micropython

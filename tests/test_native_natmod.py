@@ -1,0 +1,120 @@
+"""The C kernel as a MicroPython dynamic native module (.mpy) loaded by the unix MicroPython.
+
+Needs a MicroPython source tree: env MPY_DIR (default /work/ext/micropython when it exists).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ulearn_host import REPO_ROOT, unixport
+
+NATIVE = REPO_ROOT / "device" / "native"
+DEVICE_TESTS = REPO_ROOT / "tests" / "device"
+DEFAULT_MPY_DIR = Path("/work/ext/micropython")
+
+
+def mpy_dir() -> Path | None:
+    explicit = os.environ.get("MPY_DIR")
+    if explicit:
+        return Path(explicit)
+    return DEFAULT_MPY_DIR if (DEFAULT_MPY_DIR / "py" / "dynruntime.mk").exists() else None
+
+
+def build_natmod(arch: str) -> Path:
+    tree = mpy_dir()
+    if tree is None:
+        pytest.skip("MPY_DIR not set: natmod tests need a MicroPython source tree (make natmod MPY_DIR=...)")
+    if arch != "x64" and not shutil.which("arm-none-eabi-gcc"):
+        pytest.skip("arm-none-eabi-gcc not installed: apt-get install gcc-arm-none-eabi (make setup)")
+    proc = subprocess.run(["make", "-s", "-C", str(NATIVE), f"MPY_DIR={tree}", f"ARCH={arch}", "dist"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    built = sorted((NATIVE / "dist").glob(f"{arch}_*/ulearn_native.mpy"))
+    assert built, f"no dist/{arch}_*/ulearn_native.mpy after make"
+    return built[-1]
+
+
+@pytest.fixture(scope="module")
+def natmod_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("natmod")       # only the .mpy: that is what imports
+    shutil.copy(build_natmod("x64"), folder / "ulearn_native.mpy")
+    return folder
+
+
+def run(code: str, folder: Path, **kw) -> str:
+    return unixport.run(code, path=[folder, DEVICE_TESTS], **kw).stdout
+
+
+def test_natmod_is_chosen_and_matches_reference(natmod_dir):
+    out = run("import backend_cases\nfrom ulearn import backend\nprint(backend.NAME)\n"
+              "backend_cases.check('native')\nprint('checked')", natmod_dir)
+    assert out.split() == ["native", "checked"]
+
+
+def test_natmod_from_compiled_lib_and_forced_backend(natmod_dir):
+    out = run("from ulearn import backend\nprint(backend.NAME)", natmod_dir, compiled=True,
+              env={**os.environ, "ULEARN_BACKEND": "viper"})
+    assert out.strip() == "viper"
+
+
+def test_natmod_bad_input_raises_value_error_naming_the_argument(natmod_dir):
+    code = """
+from array import array
+import ulearn_native as n
+a = array('b', range(12)); m = array('i', [1 << 30] * 2); s = array('b', [0, 0]); o = array('b', [0] * 4)
+def expect(fn, text):
+    try:
+        fn()
+    except ValueError as e:
+        assert text in str(e), str(e)
+        print('ok', str(e))
+        return
+    raise AssertionError('accepted: ' + text)
+expect(lambda: n.gemm_s8(a, a, None, m, s, array('h', [0] * 4), 2, 2, 3, 0, 0, 0, -128, 127), "out: typecode")
+expect(lambda: n.gemm_s8(bytearray(6), a, None, m, s, o, 2, 2, 3, 0, 0, 0, -128, 127), "a: typecode")
+expect(lambda: n.gemm_s8(a, a, None, m, s, o, 3, 2, 5, 0, 0, 0, -128, 127), "a: too short")
+bad_shift = array('b', [0, 31])
+expect(lambda: n.gemm_s8(a, a, None, m, bad_shift, o, 2, 2, 3, 0, 0, 0, -128, 127), "shift: outside [-31, 30] at")
+expect(lambda: n.gemm_s8(a, a, None, array('i', [5, -1]), s, o, 2, 2, 3, 0, 0, 0, -128, 127), "mult: negative")
+expect(lambda: n.gemm_s8(a, a, array('i', [0]), m, s, o, 2, 2, 3, 0, 0, 0, -128, 127), "bias: too short")
+expect(lambda: n.gemm_s8(a, a, None, m, s, o, 2, 2, 3, 300, 0, 0, -128, 127), "a_off")
+expect(lambda: n.gemm_s8(a, a, None, m, s, o, 2, 2, 3, 0, 0, 0, 10, 5), "act_min")
+expect(lambda: n.gemm_s8(a, a, None, m, s, o, -2, 2, 3, 0, 0, 0, -128, 127), "m: must be >= 0")
+expect(lambda: n.gemm_s8(a, a, None, m, s, o, 2, 2, 1 << 40, 0, 0, 0, -128, 127), "k: outside the int32 range")
+geom = (2, 2, 1, 2, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, -128, 127)
+expect(lambda: n.conv_s8(a, a, None, m, s, o, array('b', [0]), *geom), "col: too short")
+expect(lambda: n.matvec_q15(array('h', [1]), array('h', [1]), None, array('i', [0]), 1, 1, 40), "shift")
+expect(lambda: n.dot_q15(array('h', [1]), array('b', [1]), 1), "b: typecode must be 'h'")
+"""
+    out = run(code, natmod_dir)
+    assert out.count("ok ") == 13, out
+
+
+def test_natmod_calls_allocate_nothing(natmod_dir):
+    code = """
+from array import array
+from devtest import allocated
+from ulearn import backend
+a = array('b', range(-60, 60)); w = array('b', range(-120, 120))
+bias, mult, shift = array('i', [3] * 8), array('i', [1 << 30] * 8), array('b', [-4] * 8)
+out = array('b', [0] * 32)
+print(allocated(lambda: backend.gemm_s8(a, w, bias, mult, shift, out, 4, 8, 30, 5, 0, -2, -128, 127), 50))
+"""
+    assert run(code, natmod_dir).strip() == "0"
+
+
+def test_natmod_for_another_arch_is_reported_once_and_skipped(tmp_path):
+    shutil.copy(build_natmod("armv7emsp"), tmp_path / "ulearn_native.mpy")
+    out = run("import ulearn\nfrom ulearn import backend\nfrom ulearn import backend as again\n"
+              "print('chosen', backend.NAME)", tmp_path)
+    lines = out.strip().splitlines()
+    assert len(lines) == 2, out
+    assert lines[0].startswith("ulearn: backend native unusable") and "incompatible .mpy arch" in lines[0]
+    assert "rebuild" in lines[0]
+    assert lines[1] == "chosen viper"
