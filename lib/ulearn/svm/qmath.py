@@ -11,7 +11,7 @@ Pure-Python reference here; ``_sviper.py`` holds the same kernels in viper (same
 exp(-u), u >= 0 in Q(zq): n = u >> zq (integer part; 0 when n >= 12), j = 64ths of the fraction,
 linear interpolation inside a 64th: exp(-u) ~= E[n] * (F[j] + (F[j+1]-F[j]) * r) with
 E[n] = round(32767 e^-n), F[j] = round(32767 e^(-j/64)). Error against the float exp, measured over
-u in [0, 12) on a 2^-12 grid by tests/test_svm_fixed.py: at most 2 LSB of Q15 (6.1e-5); for u >= 12
+u in [0, 12) on a 2^-12 grid by tests/test_svm_export.py: at most 2.03 LSB of Q15 (6.2e-5); for u >= 12
 the true value is below 2e-1 LSB and the table gives 0.
 Cosine: 1025-entry Q15 table over a full turn, linear interpolation; error <= 1 LSB.
 """
