@@ -219,3 +219,27 @@ def test_push_verifies_by_hash(virtual_board, tmp_path):
         assert b.hashes(["/hello.mpy"])["/hello.mpy"] == hashlib.sha256(data).hexdigest()
         assert b.eval("__import__('hello').GREETING") == "hi"
     assert data[:2] == b"M\x06"
+
+
+def test_push_with_board_profile_runs_the_sensor_app(tmp_path):
+    """`push --board unix lib data_logger` brings the driver, the simulated chip and board.json."""
+    from conftest import VirtualBoardProcess
+    board = VirtualBoardProcess(tmp_path / "b", flash_size="2M").start()
+    try:
+        proc = ulearn("push", "--port", board.port, "--board", "unix", "-q", "lib", "data_logger")
+        assert proc.returncode == 0, proc.stderr
+        with Board(board.port, timeout=60) as b:
+            assert b.eval("__import__('json').load(open('/board.json'))['name']") == "unix"
+            files = b.walk("/lib")
+            assert "/lib/adafruit_lis3dh.mpy" in files and "/lib/lis3dh_sim.mpy" in files
+        run = ulearn("run", "--port", board.port, "data_logger", "seconds=1", "quiet=True")
+        assert run.returncode == 0, run.stdout + run.stderr
+        again = ulearn("push", "--port", board.port, "--board", "unix", "-q", "lib", "data_logger")
+        assert "pushed 0 file(s)" in again.stdout
+    finally:
+        board.stop()
+
+
+def test_push_refuses_a_profile_for_another_board(virtual_board):
+    assert_one_line_error(ulearn("push", "--port", virtual_board.port, "--board", "frdm-k64f"),
+                          "does not match this board", "--board unix")

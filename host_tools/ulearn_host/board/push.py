@@ -110,10 +110,44 @@ def native_module_for(info: dict) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def build_plan(what: list[str], info: dict, native: bool = True) -> PushPlan:
-    """Resolve `what` (lib, app names, folders, model files) into files for this board."""
+def check_profile(profile: dict, info: dict) -> None:
+    """Refuse a board profile that contradicts what the board says it is."""
+    from ..boards import suggest
+    problems = []
+    if profile.get("runtime") and profile["runtime"] != info.get("runtime"):
+        problems.append(f"runtime {profile['runtime']} (board: {info.get('runtime')})")
+    arch = profile.get("natmod_arch")
+    if arch and info.get("arch") and arch != info["arch"]:
+        problems.append(f"native arch {arch} (board: {info['arch']})")
+    if problems:
+        hint = suggest(info)
+        raise BoardError(f"board profile {profile['name']!r} does not match this board: {', '.join(problems)}"
+                         + (f"; use --board {hint}" if hint else ""))
+
+
+def _add_profile(plan: PushPlan, profile: dict, cplan: dict) -> None:
+    """The sensor driver (from the installed Adafruit packages), simulated chip if any, and board.json."""
+    import json
+
+    from ..boards import driver_files
+    for src, dest in driver_files(profile):
+        data = compile_source(src, dest.removeprefix("lib/"), cplan) if src.suffix == ".py" else src.read_bytes()
+        if data is None:
+            plan.skipped.append(f"{dest} (needs native code)")
+            continue
+        if src.suffix == ".py" and cplan["mode"] == "mpy":
+            dest = dest[:-3] + ".mpy"
+        plan.files.append(FilePlan("/" + dest, data, str(src)))
+    plan.files.append(FilePlan("/board.json", json.dumps(profile, sort_keys=True).encode(), profile["name"]))
+
+
+def build_plan(what: list[str], info: dict, native: bool = True, profile: dict | None = None) -> PushPlan:
+    """Resolve `what` (lib, app names, folders, model files) and a board profile into files for this board."""
     cplan = compile_plan(info)
     plan = PushPlan()
+    if profile is not None:
+        check_profile(profile, info)
+        _add_profile(plan, profile, cplan)
     for item in what or ["lib"]:
         path = Path(item)
         if item == "lib":
@@ -155,7 +189,7 @@ class PushResult:
 
 
 def push(board: Board, what: list[str] | None = None, progress: bool = True, native: bool = True,
-         require_native: bool = False) -> PushResult:
+         require_native: bool = False, profile: dict | None = None) -> PushResult:
     """Deploy `what` to an open board; see the module docstring for the guarantees.
 
     `require_native` makes a board that cannot load native modules an error instead of a fallback.
@@ -172,7 +206,7 @@ def push(board: Board, what: list[str] | None = None, progress: bool = True, nat
         if native_module_for(info) is None:
             raise BoardError(f"no native module built for {info['arch']} .mpy v{info['mpy_version']}."
                              f"{info['mpy_sub']}: run `make natmod ARCH={info['arch']} MPY_DIR=...` first")
-    plan = build_plan(what or ["lib"], info, native)
+    plan = build_plan(what or ["lib"], info, native, profile)
     dests = [f.dest for f in plan.files]
     on_board = board.hashes(dests)
     changed = [f for f in plan.files if on_board.get(f.dest) != f.sha256]

@@ -18,13 +18,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     native = parser.add_mutually_exclusive_group()
     native.add_argument("--no-native", action="store_true", help="do not install the native module")
     native.add_argument("--native", action="store_true", help="require the native module (error if the board can't)")
+    parser.add_argument("--board", "-b", metavar="NAME",
+                        help="board profile from boards/ (sensor driver, board.json); `ulearn info` suggests one")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the board")
 
 
+def _profile(args: argparse.Namespace) -> dict | None:
+    if not args.board:
+        return None
+    from ..boards import load
+    return load(args.board)
+
+
 def _push_one(args: argparse.Namespace, port: str, progress: bool):
     with Board(port, timeout=args.timeout) as board:
-        return push(board, args.what, progress=progress, native=not args.no_native, require_native=args.native)
+        return push(board, args.what, progress=progress, native=not args.no_native, require_native=args.native,
+                    profile=_profile(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,9 +47,7 @@ def run(args: argparse.Namespace) -> int:
         if failed:
             raise UlearnError(f"push failed on {failed} of {len(results)} boards (see the table)")
         return 0
-    with Board(resolve_port(args.port), timeout=args.timeout) as board:
-        result = push(board, args.what, progress=not args.quiet, native=not args.no_native,
-                      require_native=args.native)
+    result = _push_one(args, resolve_port(args.port), progress=not args.quiet)
     for item in result.skipped:
         print(f"skipped {item}")
     print(result.summary())
