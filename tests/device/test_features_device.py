@@ -121,7 +121,7 @@ def test_no_heap_allocated_per_window():
     for path in ("python", "viper"):
         fx = _extractor(path)
         out = array("h", bytes(2 * fx.n_features))
-        assert allocated(lambda: fx.compute(x, out), 5) == 0, path
+        assert allocated(lambda fx=fx, out=out: fx.compute(x, out), 5) == 0, path
 
 
 def test_windows_straight_from_the_ring_without_copy():
@@ -132,7 +132,7 @@ def test_windows_straight_from_the_ring_without_copy():
     a = array("h", bytes(2 * fx.n_features))
     b = array("h", bytes(2 * fx.n_features))
     sample = array("h", bytes(6))
-    for i in range(64):              # 64 old samples, then the 128 of the window
+    for _ in range(64):              # 64 old samples, then the 128 of the window
         w.push_from(x, 0)
     for i in range(128):
         for c in range(3):

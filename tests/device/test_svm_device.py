@@ -42,7 +42,7 @@ def test_pegasos_learns_three_classes():
     cs = _centers(3)
     t = LinearTrainer(D, ["a", "b", "c"], lam=0.01)
     data = [(_cluster(rng, cs[i % 3]), i % 3) for i in range(60)]
-    for x, y in data:
+    for x, _ in data:
         t.observe(x)
     t.freeze()
     for _ in range(3):
@@ -212,7 +212,7 @@ def _train_peak(n):
     t = OneClassTrainer(60, n_rff=64, seed=2)
     x = array("h", bytes(120))
     for phase in range(3):
-        for i in range(n):
+        for _i in range(n):
             for j in range(60):
                 x[j] = int(c[j % D] + 300 * rng.gauss())
             if phase == 0:

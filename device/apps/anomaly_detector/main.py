@@ -177,8 +177,11 @@ class Detector:
         self.model = m
         return m
 
-    def detect(self, source, limit=None, quiet=False):
-        """Score windows from `source`; prints one status line per window; returns (windows, anomalies)."""
+    def detect(self, source, limit=None, quiet=False, report=None):
+        """Score windows from `source`; prints one status line per window; returns (windows, anomalies).
+
+        `report(index, score, is_anomaly)` is called for every scored window when given.
+        """
         self.mode = "detect"
         m = self.model or self.load()
         while (limit is None or self.windows < limit) and source.next():
@@ -192,6 +195,8 @@ class Detector:
             bad = m.is_anomaly(s)
             if bad:
                 self.anomalies += 1
+            if report is not None:
+                report(self.windows, s, bad)
             if not quiet:
                 _say("window %d score %d %s" % (self.windows, s, "ANOMALY" if bad else "ok"))
             self.windows += 1
