@@ -112,6 +112,20 @@ static inline void store_block(const uint32_t *acc, int32_t nc, int32_t j0, cons
     }
 }
 
+#define UL_DOT_CHUNK 8192   /* 8192 * 383 * 383 < 2^31: a chunk's int32 sum cannot overflow */
+
+/* sum_t (a[t] + a_off)(b[t] + b_off) for t < k <= UL_DOT_CHUNK; int16 operands so that compilers
+   vectorize it as a widening dot product (pmaddwd / SMLAD-like). */
+static int32_t dot_s8(const int8_t *a, const int8_t *b, int32_t k, int32_t a_off, int32_t b_off) {
+    const int16_t ao = (int16_t)a_off, bo = (int16_t)b_off;
+    int32_t acc = 0;
+    for (int32_t t = 0; t < k; t++) {
+        int16_t x = (int16_t)(a[t] + ao), y = (int16_t)(b[t] + bo);
+        acc += (int32_t)x * y;
+    }
+    return acc;
+}
+
 static void gemm_portable(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
                           const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n,
                           int32_t k, int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min,
@@ -120,27 +134,14 @@ static void gemm_portable(const int8_t *a, const int8_t *b, const int32_t *bias,
         const int8_t *ar = a + (size_t)i * (size_t)k;
         int8_t *o8 = out8 ? out8 + (size_t)i * (size_t)n : NULL;
         int32_t *o32 = out32 ? out32 + (size_t)i * (size_t)n : NULL;
-        int32_t j0 = 0;
-        for (; j0 + UL_COLS <= n; j0 += UL_COLS) {
-            const int8_t *b0 = b + (size_t)j0 * (size_t)k;
-            const int8_t *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
-            uint32_t acc[UL_COLS] = {0, 0, 0, 0};
-            for (int32_t t = 0; t < k; t++) {
-                int32_t av = ar[t] + a_off;   /* |products| <= 383*383: no int32 overflow */
-                acc[0] += (uint32_t)(av * (b0[t] + b_off));
-                acc[1] += (uint32_t)(av * (b1[t] + b_off));
-                acc[2] += (uint32_t)(av * (b2[t] + b_off));
-                acc[3] += (uint32_t)(av * (b3[t] + b_off));
-            }
-            store_block(acc, UL_COLS, j0, bias, mult, shift, o8, o32, out_off, act_min, act_max);
-        }
-        for (; j0 < n; j0++) {
-            const int8_t *bj = b + (size_t)j0 * (size_t)k;
+        for (int32_t j = 0; j < n; j++) {
+            const int8_t *bj = b + (size_t)j * (size_t)k;
             uint32_t acc[1] = {0};
-            for (int32_t t = 0; t < k; t++) {
-                acc[0] += (uint32_t)((ar[t] + a_off) * (bj[t] + b_off));
+            for (int32_t t0 = 0; t0 < k; t0 += UL_DOT_CHUNK) {   /* chunks wrap-add as uint32 */
+                int32_t len = k - t0 < UL_DOT_CHUNK ? k - t0 : UL_DOT_CHUNK;
+                acc[0] += (uint32_t)dot_s8(ar + t0, bj + t0, len, a_off, b_off);
             }
-            store_block(acc, 1, j0, bias, mult, shift, o8, o32, out_off, act_min, act_max);
+            store_block(acc, 1, j, bias, mult, shift, o8, o32, out_off, act_min, act_max);
         }
     }
 }
