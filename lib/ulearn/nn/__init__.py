@@ -15,13 +15,12 @@ def load_raw(path):
     Returns the model (see ulearn.nn.model.Model). Raises ulearn.blob.BlobError on a bad blob.
     """
     import os
-    from array import array
 
     from ulearn.blob import Blob, BlobError
-    from ulearn.nn.model import from_blob
+    from ulearn.nn.model import from_blob, int8_array
     try:
         size = os.stat(path)[6]
-        buf = array("b", bytes(size))
+        buf = int8_array(size, zero=False)
         with open(path, "rb") as f:
             f.readinto(buf)
     except OSError as e:

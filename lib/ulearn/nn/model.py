@@ -15,97 +15,15 @@ object, ``predict`` allocates nothing for int8 inputs; float inputs are quantize
 (round half away from zero), which boxes floats on ports without immediate floats.
 """
 
-import struct
 import sys
 from array import array
 
 import ulearn.backend  # noqa: F401 - the package chooses the provider once, at import
-from ulearn.blob import BlobError
 from ulearn.nn import format as F
 from ulearn.nn.layers import depthwise_conv, pool, softmax
 
 # the module itself (the package attribute `ulearn.backend` is a forwarding callable)
 backend = sys.modules["ulearn.backend"]
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
-_LAYER_OVERHEAD = const(400)  # heap bytes per layer: record tuple, memoryviews (estimate)
-# fields of a layer record (struct.unpack_from(F.LAYER_FORMAT, ...)); predict indexes them directly
-_OP = const(0)
-_FLAGS = const(1)
-_ACT_MIN = const(2)
-_ACT_MAX = const(3)
-_IN_H = const(4)
-_IN_W = const(5)
-_IN_C = const(6)
-_OUT_H = const(7)
-_OUT_W = const(8)
-_OUT_C = const(9)
-_K_H = const(10)
-_K_W = const(11)
-_D_W = const(15)
-_DM = const(18)
-_IN_ZP = const(19)
-_OUT_ZP = const(20)
-_W_OFF = const(22)
-_W_LEN = const(23)
-_Q_OFF = const(24)
-_EXTRA = const(25)
-
-
-def _err(source, msg):
-    raise BlobError("%s: %s" % (source, msg))
-
-
-def _check_layer(r, i, tensors, wlen, nch, source):
-    op = r[_OP]
-    where = "layer %d (%s)" % (i, F.OP_NAMES.get(op, "op %d" % op))
-    if op not in F.OP_NAMES:
-        _err(source, "%s is unknown to this ulearn: update ulearn on the board" % where)
-    n_in = r[_IN_H] * r[_IN_W] * r[_IN_C]
-    out_c = r[_OUT_C]
-    n_out = r[_OUT_H] * r[_OUT_W] * out_c
-    if n_in != tensors[i][1] or n_out != tensors[i + 1][1]:
-        _err(source, "%s: shapes do not match the arena plan: corrupt blob" % where)
-    if not -128 <= r[_ACT_MIN] <= r[_ACT_MAX] <= 127 or not -128 <= r[_IN_ZP] <= 127 or \
-            not -128 <= r[_OUT_ZP] <= 127:
-        _err(source, "%s: activation range or zero point outside int8: corrupt blob" % where)
-    if min(r[_K_H:_D_W + 1]) < 1:
-        _err(source, "%s: kernel, stride and dilation must be >= 1: corrupt blob" % where)
-    k = r[_K_H] * r[_K_W]
-    if op == F.OP_CONV or op == F.OP_DEPTHWISE or op == F.OP_DENSE:
-        want = out_c * k * r[_IN_C] if op == F.OP_CONV else (k * out_c if op == F.OP_DEPTHWISE else out_c * n_in)
-        if r[_W_LEN] != want or r[_W_OFF] + r[_W_LEN] > wlen:
-            _err(source, "%s: %d weight bytes at %d, needs %d within %d: corrupt blob" %
-                 (where, r[_W_LEN], r[_W_OFF], want, wlen))
-        if r[_Q_OFF] + out_c > nch:
-            _err(source, "%s: quantization parameters out of range: corrupt blob" % where)
-    if op == F.OP_DEPTHWISE and out_c != r[_IN_C] * r[_DM]:
-        _err(source, "%s: %d output channels for %d inputs x multiplier %d: corrupt blob" %
-             (where, out_c, r[_IN_C], r[_DM]))
-    if (op == F.OP_MAX_POOL or op == F.OP_AVG_POOL) and out_c != r[_IN_C]:
-        _err(source, "%s: pooling changes the channel count: corrupt blob" % where)
-    if op == F.OP_SOFTMAX and (n_in != n_out or r[_Q_OFF] >= nch or r[_EXTRA] > 0):
-        _err(source, "%s: bad softmax parameters: corrupt blob" % where)
-
-
-def _signed_weights(mv):
-    """`mv` as an int8-reading buffer: a cast (CPython), itself when already signed, else a copy."""
-    if hasattr(mv, "cast"):  # CPython memoryview
-        return mv.cast("b") if mv.format != "b" else mv, False
-    if not len(mv):
-        return mv, False
-    for v in mv:
-        if v < 0:
-            return mv, False
-        if v > 127:
-            break
-    return array("b", mv), True  # unsigned view (bytes): one int8 copy
-
 
 _COMPILED = ("viper", "native")  # backends whose port compiles viper: pooling follows them
 _vpool = None
@@ -145,160 +63,32 @@ def run_layer(L, src, dst, col):
     return dst
 
 
-def _pool_params(r):
-    # the viper pooling kernel's parameters, or None where viper does not compile (CircuitPython)
+def int8_array(n, zero=True):
+    """An array('b') of n items made with one allocation (no temporary bytes object on MicroPython),
+    zero-filled unless `zero` is False."""
     try:
-        from ulearn.nn._vpool import pool_params
-    except (ImportError, SyntaxError, ValueError):
-        return None
-    return pool_params(r[0] == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
-                       r[16], r[17], r[2], r[3])
-
-
-def _int32s(mv, count):
-    return array("i", bytearray(mv[:4 * count]))
+        a = array("b", range(n))  # MicroPython: sized from len(range), values wrap
+    except OverflowError:  # CPython checks the values
+        return array("b", bytes(n))
+    if zero:
+        for i in range(n):
+            a[i] = 0
+    return a
 
 
 class Model:
     """An int8 CNN from a validated blob (see the module docstring)."""
 
     def __init__(self, blob, source="<bytes>"):
-        meta = blob.meta()
-        layr = blob.section(F.TAG_LAYERS)
-        wsec = blob.section(F.TAG_WEIGHTS)
-        bsec = blob.section(F.TAG_BIAS)
-        msec = blob.section(F.TAG_MULT)
-        ssec = blob.section(F.TAG_SHIFT)
-        psec = blob.section(F.TAG_PLAN)
-        if len(layr) < F.LAYR_HEADER_SIZE:
-            _err(source, "CNN layer table truncated: corrupt blob, export it again")
-        version, count, rsize, _ = struct.unpack_from(F.LAYR_HEADER, layr, 0)
-        if version > F.NN_VERSION:
-            _err(source, "CNN layer table version %d is newer than this ulearn reads (%d): update "
-                 "ulearn on the board" % (version, F.NN_VERSION))
-        if rsize != F.LAYER_SIZE or len(layr) < F.LAYR_HEADER_SIZE + count * rsize or count < 1:
-            _err(source, "CNN layer table holds %d records of %d bytes in %d bytes: corrupt blob" %
-                 (count, rsize, len(layr)))
-        nch = len(msec) // 4
-        if len(bsec) < 4 * nch or len(ssec) < nch:
-            _err(source, "bias/shift sections shorter than the %d multipliers: corrupt blob" % nch)
-        if len(psec) < F.PLAN_HEADER_SIZE:
-            _err(source, "arena plan truncated: corrupt blob")
-        arena_bytes, scratch_off, ntens, _ = struct.unpack_from(F.PLAN_HEADER, psec, 0)
-        if ntens != count + 1 or len(psec) < F.PLAN_HEADER_SIZE + ntens * F.PLAN_ENTRY_SIZE:
-            _err(source, "arena plan has %d tensors for %d layers: corrupt blob" % (ntens, count))
-        if scratch_off > arena_bytes:
-            _err(source, "arena plan scratch beyond the arena: corrupt blob")
-        tensors = []
-        for t in range(ntens):
-            off, n = struct.unpack_from(F.PLAN_ENTRY, psec, F.PLAN_HEADER_SIZE + t * F.PLAN_ENTRY_SIZE)
-            if off + n > scratch_off or n < 1:
-                _err(source, "tensor %d (%d bytes at %d) lies outside the arena plan: corrupt blob" % (t, n, off))
-            tensors.append((off, n))
-        shape = meta.get("input_shape") or []
-        n_in = 1
-        for d in shape:
-            n_in *= d
-        if n_in != tensors[0][1]:
-            _err(source, "input shape %r does not match the arena plan: corrupt blob" % (shape,))
-        for j in range(nch):
-            s = struct.unpack_from("b", ssec, j)[0]
-            if s < -31 or s > 30:
-                _err(source, "requantization shift %d outside [-31, 30]: corrupt blob" % s)
-            if struct.unpack_from("<i", msec, 4 * j)[0] < 0:
-                _err(source, "negative requantization multiplier: corrupt blob")
-        layers = []
-        scratch = arena_bytes - scratch_off
-        for i in range(count):
-            r = struct.unpack_from(F.LAYER_FORMAT, layr, F.LAYR_HEADER_SIZE + i * rsize)
-            _check_layer(r, i, tensors, len(wsec), nch, source)
-            if r[_OP] == F.OP_CONV:
-                need = backend.conv_col_size(r[_IN_C], r[_K_H], r[_K_W], r[_OUT_H], r[_OUT_W])
-                if need > scratch:
-                    scratch = need
-            layers.append(r)
-        self.source = source
-        self.name = meta.get("name", "")
-        self.classes = meta.get("classes") or []
-        self.input_shape = tuple(shape)
-        self.params = meta.get("params", 0)
-        self.macs = meta.get("macs", 0)
-        self._in_scale = meta.get("input_scale", 1.0)
-        self._in_zp = meta.get("input_zero_point", 0)
-        c = self.input_shape[-1] if self.input_shape else 1
-        self._mean = meta.get("input_mean") or [0.0] * c
-        self._std = meta.get("input_std") or [1.0] * c
-        if len(self._mean) != c or len(self._std) != c:
-            _err(source, "input_mean/input_std need %d entries (one per input channel): corrupt blob" % c)
-        self._out_scale = meta.get("output_scale", 1.0)
-        self._out_zp = meta.get("output_zero_point", 0)
-        self._n_in = n_in
-        self._n_out = tensors[-1][1]
-        total = scratch_off + scratch
-        copy_w = not hasattr(wsec, "cast") and len(wsec) > 0
-        if copy_w:
-            for v in wsec:
-                if v < 0:
-                    copy_w = False
-                    break
-                if v > 127:
-                    break
-        need = total + (len(wsec) if copy_w else 0) + 9 * nch + _LAYER_OVERHEAD * (count + 2)
+        """Validate `blob` (ulearn.blob.Blob of kind CNN) and allocate; BlobError if unusable."""
+        from ulearn.nn import _load
         try:
-            import gc
-            gc.collect()
-            free = gc.mem_free()
-        except (ImportError, AttributeError):
-            free = None
-        if free is not None and need > free:
-            _err(source, "model needs %d bytes of heap (arena %d, weights %d, quantization %d), only %d "
-                 "free: use a smaller model or free memory first" % (
-                     need, total, len(wsec) if copy_w else 0, 9 * nch, free))
-        try:
-            self._alloc(layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_off)
-        except MemoryError:
-            _err(source, "model needs about %d bytes of heap (arena %d), allocation failed: use a smaller "
-                 "model or free memory first" % (need, total))
-        self.arena_bytes = total
-
-    def _alloc(self, layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_off):
-        w, copied = _signed_weights(wsec)
-        self._w = w
-        self.weights_copied = copied
-        wv = memoryview(w)
-        bias = _int32s(bsec, nch)
-        mult = _int32s(msec, nch)
-        shift = array("b", bytearray(ssec[:nch]))
-        self._arrays = (bias, mult, shift)
-        arena = array("b", bytes(total))
-        self._arena = arena
-        av = memoryview(arena)
-        bufs = [av[off:off + n] for off, n in tensors]
-        self._in_view = bufs[0]
-        self._bufs = bufs
-        self._views = list(bufs)
-        self._col = av[scratch_off:total]
-        bv, mv, sv = memoryview(bias), memoryview(mult), memoryview(shift)
-        for i in range(len(layers)):
-            r = layers[i]
-            op, q, n = r[_OP], r[_Q_OFF], r[_OUT_C]
-            lw = wv[r[_W_OFF]:r[_W_OFF] + r[_W_LEN]] if r[_W_LEN] else None
-            if op == F.OP_SOFTMAX:
-                layers[i] = (op, array("i", bytes(4 * n)), None, mult[q], shift[q], r)
-            elif lw is not None:
-                layers[i] = (op, lw, bv[q:q + n] if r[_FLAGS] & F.FLAG_BIAS else None, mv[q:q + n],
-                             sv[q:q + n], r)
-            elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-                layers[i] = (op, _pool_params(r), None, None, None, r)
-            else:
-                layers[i] = (op, None, None, None, None, r)
-        self._layers = layers
-        self._x_seen = None
-        self._x_float = False
-        self._out_seen = None
-        self._out_float = False
-        self._last = 0
-        self._y = bufs[-1]
+            _load.build(self, blob, source)
+        finally:  # load-time code leaves the heap with the module
+            sys.modules.pop("ulearn.nn._load", None)
+            pkg = sys.modules.get("ulearn.nn")
+            if pkg is not None and "_load" in pkg.__dict__:
+                delattr(pkg, "_load")
 
     # ---- inference
 
@@ -424,7 +214,7 @@ class Model:
         return {
             "kind": "cnn",
             "name": self.name,
-            "layers": [(F.OP_NAMES[L[0]], L[5][_IN_H:_IN_C + 1], L[5][_OUT_H:_OUT_C + 1]) for L in self._layers],
+            "layers": [(F.OP_NAMES[L[0]], L[5][4:7], L[5][7:10]) for L in self._layers],  # (h, w, c)
             "params": self.params,
             "macs": self.macs,
             "arena_bytes": self.arena_bytes,
