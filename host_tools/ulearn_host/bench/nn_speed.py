@@ -4,7 +4,8 @@ For the fan-shaped network (conv1d on 128x3 windows, ~10.5 K params, ~52 K MACs;
 simulated: not trained) and a digits-shaped conv2d network it prints per-layer MACs and time, the
 backend used, µs per inference for every backend this interpreter has (python, viper, native), the
 speed-up over the pure-Python backend measured in the SAME MicroPython process, and the heap of load
-and inference (retained bytes, a 64 KB-heap run). Never asserts on time.
+and inference (retained bytes; the smallest of 64/72/80/96/128 KB heaps in which a fresh process
+loads and runs it). Never asserts on time.
 """
 
 from __future__ import annotations
@@ -61,12 +62,11 @@ print('RESULT ' + json.dumps(res))
 """
 
 _HEAP = r"""
-import gc, json, micropython
+import gc, json, sys
 from array import array
 import ulearn, ulearn.nn, ulearn.nn.model, ulearn.blob
 gc.collect()
 base = gc.mem_alloc()
-peak0 = micropython.mem_peak()
 m = {loader}
 gc.collect()
 loaded = gc.mem_alloc() - base
@@ -74,9 +74,16 @@ x = array('b', open('{name}.x', 'rb').read())
 m.predict(x)
 gc.collect()
 after = gc.mem_alloc() - base
-print('RESULT ' + json.dumps({{'loaded': loaded, 'after_inference': after, 'peak_rise': micropython.mem_peak() - peak0,
-      'base': base, 'arena': m.arena_bytes, 'copied': m.weights_copied, 'heap_total': gc.mem_alloc() + gc.mem_free()}}))
+b2 = gc.mem_alloc()
+m2 = {loader}
+gc.collect()
+again = gc.mem_alloc() - b2
+print('RESULT ' + json.dumps({{'loaded': loaded, 'after_inference': after, 'another_model': again, 'code': base,
+      'arena': m.arena_bytes, 'copied': m.weights_copied,
+      'backend': sys.modules['ulearn.backend'].NAME}}))
 """
+
+HEAPS = ("64k", "72k", "80k", "96k", "128k")
 
 
 def native_path(tmp: Path) -> list[Path]:
@@ -103,15 +110,20 @@ def _result(stdout: str) -> dict:
     raise UlearnError(f"MicroPython benchmark printed no result:\n{stdout}")
 
 
-def _run(code: str, cwd: Path, heap: str, compiled: bool) -> tuple[dict, bool]:
+def _run(code: str, cwd: Path, heap: str, compiled: bool, backend: str | None = None) -> tuple[dict, bool]:
+    import os
     path = native_path(cwd)
+    env = dict(os.environ)
+    env.pop("ULEARN_BACKEND", None)
+    if backend:
+        env["ULEARN_BACKEND"] = backend
     try:
-        return _result(unixport.run(code, cwd=cwd, heap=heap, compiled=compiled, path=path).stdout), compiled
+        return _result(unixport.run(code, cwd=cwd, heap=heap, compiled=compiled, path=path, env=env).stdout), compiled
     except UlearnError as e:
         if not compiled or "mpy-cross failed" not in str(e):
             raise
         print(f"(could not compile lib/ to .mpy: {str(e).splitlines()[0][:120]}; measuring from source)")
-        return _result(unixport.run(code, cwd=cwd, heap=heap, compiled=False, path=path).stdout), False
+        return _result(unixport.run(code, cwd=cwd, heap=heap, compiled=False, path=path, env=env).stdout), False
 
 
 def run(args: argparse.Namespace | None = None) -> dict:
@@ -136,13 +148,22 @@ def run(args: argparse.Namespace | None = None) -> dict:
         for name in models:
             out["models"][name].update(speed[name])
         heap = {}
-        for label, loader in (("load_raw .ulb", "ulearn.nn.load_raw('fan.ulb')"),
-                              (".mpy module", "ulearn.load('fan.mpy')")):
-            try:
-                heap[label], _ = _run(_HEAP.format(loader=loader, name="fan"), folder, "64k", compiled)
-            except UlearnError as e:
-                heap[label] = {"error": str(e).strip().splitlines()[-1]}
-        out["heap_64k"] = heap
+        raw, mpy = "ulearn.nn.load_raw('fan.ulb')", "ulearn.load('fan.mpy')"
+        for label, loader, backend in (("raw .ulb (load_raw), python backend", raw, "python"),
+                                       ("raw .ulb (load_raw), default backend", raw, None),
+                                       (".mpy module, default backend", mpy, None)):
+            tried = []
+            for size in HEAPS:
+                try:
+                    heap[label], _ = _run(_HEAP.format(loader=loader, name="fan"), folder, size, compiled, backend)
+                    heap[label]["heap"] = size
+                    heap[label]["failed_in"] = tried
+                    break
+                except UlearnError as e:
+                    tried.append(f"{size}: {str(e).strip().splitlines()[-1][:90]}")
+            else:
+                heap[label] = {"error": "; ".join(tried)}
+        out["heap"] = heap
     _print(out)
     return out
 
@@ -169,15 +190,17 @@ def _print(out: dict) -> None:
             same = "" if v["output"] == ok[next(iter(ok))]["output"] else "  OUTPUT DIFFERS"
             target = f"(target {TARGETS_US[b]:.0f} µs)" if name == "fan" else ""
             print(f"  {b:<8} {v['us']:>10.1f} µs/inference  {ratio:<16}{target}{same}")
-    for label, h in out["heap_64k"].items():
+    fan = out["models"]["fan"]
+    for label, h in out["heap"].items():
         if "error" in h:
-            print(f"\nfan, {label}, 64 KB heap: FAILED: {h['error']}")
+            print(f"\nfan, {label}: did not load in any heap tried: {h['error']}")
             continue
-        fan = out["models"]["fan"]
-        print(f"\nfan, {label}, 64 KB heap: retained after load {h['loaded']} B, after inference "
-              f"{h['after_inference']} B, peak rise {h['peak_rise']} B (blob {fan['blob_bytes']} + arena "
-              f"{h['arena']} = {fan['blob_bytes'] + h['arena']} B; weights copied: {h['copied']}; "
-              f"code+runtime before load {h['base']} B of {h['heap_total']} B)")
+        print(f"\nfan, {label}: smallest heap tried that works {h['heap']} (backend {h['backend']}; "
+              f"failed in: {', '.join(x.split(':')[0] for x in h['failed_in']) or '-'})")
+        print(f"  code and runtime before load {h['code']} B; model retained after load {h['loaded']} B, "
+              f"after inference {h['after_inference']} B; another model {h['another_model']} B")
+        print(f"  blob {fan['blob_bytes']} + arena {h['arena']} = {fan['blob_bytes'] + h['arena']} B; "
+              f"weights copied: {h['copied']}")
 
 
 if __name__ == "__main__":
