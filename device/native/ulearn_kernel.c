@@ -126,22 +126,50 @@ static int32_t dot_s8(const int8_t *a, const int8_t *b, int32_t k, int32_t a_off
     return acc;
 }
 
+#define UL_ROW16 256   /* rows of A up to this long are widened once (512 bytes of stack) */
+#define UL_SUMS 32     /* output channels summed before one requantization loop */
+
+/* sum_t a16[t] * (b[t] + b_off), a16 already widened with its offset (k <= UL_ROW16: no overflow) */
+static int32_t dot_s16s8(const int16_t *a16, const int8_t *b, int32_t k, int32_t b_off) {
+    const int16_t bo = (int16_t)b_off;
+    int32_t acc = 0;
+    for (int32_t t = 0; t < k; t++) {
+        int16_t y = (int16_t)(b[t] + bo);
+        acc += (int32_t)a16[t] * y;
+    }
+    return acc;
+}
+
 static void gemm_portable(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
                           const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n,
                           int32_t k, int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min,
                           int32_t act_max) {
+    int16_t a16[UL_ROW16];
     for (int32_t i = 0; i < m; i++) {
         const int8_t *ar = a + (size_t)i * (size_t)k;
         int8_t *o8 = out8 ? out8 + (size_t)i * (size_t)n : NULL;
         int32_t *o32 = out32 ? out32 + (size_t)i * (size_t)n : NULL;
-        for (int32_t j = 0; j < n; j++) {
-            const int8_t *bj = b + (size_t)j * (size_t)k;
-            uint32_t acc[1] = {0};
-            for (int32_t t0 = 0; t0 < k; t0 += UL_DOT_CHUNK) {   /* chunks wrap-add as uint32 */
-                int32_t len = k - t0 < UL_DOT_CHUNK ? k - t0 : UL_DOT_CHUNK;
-                acc[0] += (uint32_t)dot_s8(ar + t0, bj + t0, len, a_off, b_off);
+        if (k <= UL_ROW16) {   /* widen this row once, reuse it for every output channel */
+            for (int32_t t = 0; t < k; t++) {
+                a16[t] = (int16_t)(ar[t] + a_off);
             }
-            store_block(acc, 1, j, bias, mult, shift, o8, o32, out_off, act_min, act_max);
+        }
+        for (int32_t j0 = 0; j0 < n; j0 += UL_SUMS) {   /* sums of a block of channels, then requantize */
+            const int32_t nc = n - j0 < UL_SUMS ? n - j0 : UL_SUMS;
+            uint32_t acc[UL_SUMS];
+            for (int32_t c = 0; c < nc; c++) {
+                const int8_t *bj = b + (size_t)(j0 + c) * (size_t)k;
+                if (k <= UL_ROW16) {
+                    acc[c] = (uint32_t)dot_s16s8(a16, bj, k, b_off);
+                } else {
+                    acc[c] = 0;
+                    for (int32_t t0 = 0; t0 < k; t0 += UL_DOT_CHUNK) {   /* chunks wrap-add as uint32 */
+                        int32_t len = k - t0 < UL_DOT_CHUNK ? k - t0 : UL_DOT_CHUNK;
+                        acc[c] += (uint32_t)dot_s8(ar + t0, bj + t0, len, a_off, b_off);
+                    }
+                }
+            }
+            store_block(acc, nc, j0, bias, mult, shift, o8, o32, out_off, act_min, act_max);
         }
     }
 }

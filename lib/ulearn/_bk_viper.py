@@ -19,10 +19,14 @@ from ulearn import backend as _ref  # noqa: E402
 _NO_BIAS = array("i", [0])
 
 
+_ACC4 = array("i", [0, 0, 0, 0])   # sums of one block of up to 4 output channels
+
+
 @micropython.viper
 def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_off: int, out_off: int,
           act_min: int, act_max: int, out0: int, flags: int):
-    # flags: 1 = has bias, 2 = int32 output (no requantization)
+    # flags: 1 = has bias, 2 = int32 output (no requantization). Blocks of 4 output channels share
+    # each activation load; the sums go through _ACC4 to one requantization loop.
     pa = ptr8(a)
     pb = ptr8(b)
     pbias = ptr32(bias)
@@ -30,6 +34,7 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
     pshift = ptr8(shift)
     po8 = ptr8(out)
     po32 = ptr32(out)
+    acc4 = ptr32(_ACC4)
     n31 = 31                      # not a literal: mpy-cross would fold 1 << 31 into a big-int object
     s31 = 1 << n31                # 2^31 (INT32_MIN's bit pattern on 32-bit machines)
     m32 = (s31 << 1) - 1          # 0xFFFFFFFF on 64-bit, all ones on 32-bit
@@ -42,69 +47,105 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
     i = 0
     while i < m:
         ia = i * k
+        end = ia + k
         oi = out0 + i * n
         j = 0
         while j < n:
-            jb = j * k
-            acc = 0
-            t = 0
-            while t < k:
-                acc += ((pa[ia + t] ^ 128) + ao) * ((pb[jb + t] ^ 128) + bo)
-                t += 1
-            if has_bias:
-                acc += (pbias[j] ^ s31) - s31
-            acc = ((acc + s31) & m32) - s31          # wrap to int32
-            if wide:
-                po32[oi + j] = acc
-                j += 1
-                continue
-            x = acc
-            sh = (pshift[j] ^ 128) - 128
-            right = 0
-            if sh > 0:                               # saturating x << sh
-                if x > (imax >> sh):
-                    x = imax
-                elif x < (imin >> sh):
-                    x = imin
-                else:
-                    x = x << sh
+            nc = n - j
+            if nc >= 4:
+                nc = 4
+                q0 = j * k
+                q1 = q0 + k
+                q2 = q1 + k
+                q3 = q2 + k
+                s0 = 0
+                s1 = 0
+                s2 = 0
+                s3 = 0
+                t = ia
+                while t < end:
+                    x = (pa[t] ^ 128) + ao
+                    s0 += x * ((pb[q0] ^ 128) + bo)
+                    s1 += x * ((pb[q1] ^ 128) + bo)
+                    s2 += x * ((pb[q2] ^ 128) + bo)
+                    s3 += x * ((pb[q3] ^ 128) + bo)
+                    q0 += 1
+                    q1 += 1
+                    q2 += 1
+                    q3 += 1
+                    t += 1
+                acc4[0] = s0
+                acc4[1] = s1
+                acc4[2] = s2
+                acc4[3] = s3
             else:
-                right = -sh
-            mu = pmult[j]                            # in [0, 2^31)
-            # floor((x*mu + 2^30) / 2^31) in 16-bit limbs (all partial values fit int32)
-            xh = x >> 16
-            xl = x & 0xFFFF
-            mh = mu >> 16
-            ml = mu & 0xFFFF
-            pA = xh * mh
-            pB = xh * ml
-            pC = xl * mh
-            d1 = xl * (ml >> 8)
-            d0 = xl * (ml & 0xFF)
-            low = ((d1 & 0xFF) << 8) + d0
-            mid = (pB & 0xFFFF) + (pC & 0xFFFF) + (d1 >> 8) + (low >> 16) + 0x4000
-            hi = pA + (pB >> 16) + (pC >> 16) + (mid >> 16)
-            h = (hi << 1) + ((mid & 0xFFFF) >> 15)
-            if right > 0:                            # rounding divide by 2^right
-                mask = (1 << right) - 1
-                rem = h & mask
-                thr = mask >> 1
-                if h < 0:
-                    thr += 1
-                h = h >> right
-                if rem > thr:
-                    h += 1
-            if h > 255:
-                h = 255
-            elif h < -256:
-                h = -256
-            h += out_off
-            if h < act_min:
-                h = act_min
-            elif h > act_max:
-                h = act_max
-            po8[oi + j] = h
-            j += 1
+                nc = 1
+                q0 = j * k
+                s0 = 0
+                t = ia
+                while t < end:
+                    s0 += ((pa[t] ^ 128) + ao) * ((pb[q0] ^ 128) + bo)
+                    q0 += 1
+                    t += 1
+                acc4[0] = s0
+            c = 0
+            while c < nc:
+                jj = j + c
+                acc = (acc4[c] ^ s31) - s31              # int32 sum, wrapped by the store
+                if has_bias:
+                    acc += (pbias[jj] ^ s31) - s31
+                    acc = ((acc + s31) & m32) - s31      # wrap to int32
+                c += 1
+                if wide:
+                    po32[oi + jj] = acc
+                    continue
+                x = acc
+                sh = (pshift[jj] ^ 128) - 128
+                right = 0
+                if sh > 0:                               # saturating x << sh
+                    if x > (imax >> sh):
+                        x = imax
+                    elif x < (imin >> sh):
+                        x = imin
+                    else:
+                        x = x << sh
+                else:
+                    right = -sh
+                mu = pmult[jj]                           # in [0, 2^31)
+                # floor((x*mu + 2^30) / 2^31) in 16-bit limbs (all partial values fit int32)
+                xh = x >> 16
+                xl = x & 0xFFFF
+                mh = mu >> 16
+                ml = mu & 0xFFFF
+                pA = xh * mh
+                pB = xh * ml
+                pC = xl * mh
+                d1 = xl * (ml >> 8)
+                d0 = xl * (ml & 0xFF)
+                low = ((d1 & 0xFF) << 8) + d0
+                mid = (pB & 0xFFFF) + (pC & 0xFFFF) + (d1 >> 8) + (low >> 16) + 0x4000
+                hi = pA + (pB >> 16) + (pC >> 16) + (mid >> 16)
+                h = (hi << 1) + ((mid & 0xFFFF) >> 15)
+                if right > 0:                            # rounding divide by 2^right
+                    mask = (1 << right) - 1
+                    rem = h & mask
+                    thr = mask >> 1
+                    if h < 0:
+                        thr += 1
+                    h = h >> right
+                    if rem > thr:
+                        h += 1
+                if h > 255:
+                    h = 255
+                elif h < -256:
+                    h = -256
+                h += out_off
+                if h < act_min:
+                    h = act_min
+                elif h > act_max:
+                    h = act_max
+                po8[oi + jj] = h
+            j += nc
         i += 1
 
 
