@@ -40,20 +40,18 @@ spec = FeatureSpec(json.loads(open('spec.json').read()))
 fx = Extractor(spec, path=sys.argv[1] if len(sys.argv) > 1 else {path!r})
 x = array('h', bytes(2 * spec.window * spec.axes))
 out = array('h', bytes(2 * spec.n_features))
-rows = []
 with open('windows.bin', 'rb') as f:
     while f.readinto(x) == 2 * len(x):
         fx.compute(x, out)
-        rows.append(list(out))
-print(json.dumps(rows))
+        print(json.dumps(list(out)))
 """
 
 
-def _device(spec: FeatureSpec, Xq: np.ndarray, path: str, tmp_path, compiled=False) -> np.ndarray:
+def _device(spec: FeatureSpec, Xq: np.ndarray, path: str, tmp_path, compiled=False, env=None) -> np.ndarray:
     (tmp_path / "spec.json").write_text(json.dumps(spec.to_dict()))
     (tmp_path / "windows.bin").write_bytes(np.ascontiguousarray(Xq, dtype="<i2").tobytes())
-    out = unixport.run(DEVICE_RUN.format(path=path), cwd=tmp_path, compiled=compiled).stdout
-    return np.array(json.loads(out))
+    out = unixport.run(DEVICE_RUN.format(path=path), cwd=tmp_path, compiled=compiled, env=env).stdout
+    return np.array([json.loads(line) for line in out.splitlines() if line.startswith("[")])
 
 
 @pytest.mark.parametrize("path", ["python", "viper"])

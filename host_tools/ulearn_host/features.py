@@ -149,8 +149,15 @@ def compute(Xq: np.ndarray, spec: FeatureSpec, check_saturation: bool = True) ->
     need_fft = any(f in ("dom", "centroid", "band") for f in spec.features)
     if need_fft:
         nf = spec.nfft
+        big = np.maximum(hi - mean, mean - lo)
+        sl = np.zeros_like(big)
+        while True:
+            more = (big > 0) & ((big << (sl + 1)) <= S16)
+            if not more.any():
+                break
+            sl += more
         re = np.zeros(ch.shape[:2] + (nf,), np.int64)
-        re[..., :t] = np.clip(d, -S16, S16)
+        re[..., :t] = np.clip(d, -S16, S16) << sl[..., None]
         fr, fi = fft_q15(re, np.zeros_like(re))
         nb = nf // 2 + 1
         p = ((fr[..., :nb] ** 2) >> 1) + ((fi[..., :nb] ** 2) >> 1)
@@ -169,7 +176,21 @@ def compute(Xq: np.ndarray, spec: FeatureSpec, check_saturation: bool = True) ->
         safe_tot = np.where(tot > 0, tot, 1)
         qc = mom // safe_tot
         cent = np.where(tot > 0, sat16((qc << 4) + (((mom - qc * safe_tot) << 5) + safe_tot) // (2 * safe_tot)), 0)
-        bands = [sat16(isqrt(qp[..., k0:k1].sum(-1)) << (sc >> 1)) for k0, k1 in spec.bands]
+        bands = []
+        for k0, k1 in spec.bands:
+            lim = (1 << 30) // (k1 - k0)       # each band's own shift keeps its sum below 2^30
+            sb = np.zeros_like(pmax)
+            while True:
+                more = (pmax >> sb) >= lim
+                if not more.any():
+                    break
+                sb += 2 * more
+            net = sb - 2 * sl                  # power was computed on the window << sl
+            up = np.maximum(net, 0) >> 1
+            down = np.maximum(-net, 0) >> 1
+            v = isqrt((p[..., k0:k1] >> sb[..., None]).sum(-1))
+            rounded = (v + np.where(down > 0, np.int64(1) << np.maximum(down - 1, 0), 0)) >> down
+            bands.append(sat16(np.where(net >= 0, v << up, rounded)))
         dom = kmax << 4
     cols: list[np.ndarray] = []
     table = {"mean": mean, "std": std, "rms": rms, "min": lo, "max": hi, "ptp": sat16(rng),

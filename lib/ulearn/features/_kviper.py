@@ -70,7 +70,7 @@ def v_moments34(x: ptr16, off: int, stride: int, n: int, mean: int, s: int, sq4:
     res[6] = a4
 
 @micropython.viper
-def v_load(x: ptr16, off: int, stride: int, n: int, mean: int, re: ptr16, im: ptr16, nfft: int):
+def v_load(x: ptr16, off: int, stride: int, n: int, mean: int, re: ptr16, im: ptr16, nfft: int, sl: int):
     i = off
     for t in range(n):
         v = int(x[i])
@@ -81,7 +81,7 @@ def v_load(x: ptr16, off: int, stride: int, n: int, mean: int, re: ptr16, im: pt
             d = 32767
         elif d < -32767:
             d = -32767
-        re[t] = d
+        re[t] = d << sl
         im[t] = 0
         i += stride
     for t in range(n, nfft):
@@ -162,13 +162,14 @@ def v_power(re: ptr16, im: ptr16, p: ptr32, nbins: int) -> int:
     return best
 
 @micropython.viper
-def v_psums(p: ptr32, k0: int, k1: int, sc: int, res: ptr32):
+def v_psums(p: ptr32, k0: int, k1: int, sc: int, res: ptr32, weighted: int):
     s = 0
     m = 0
     for k in range(k0, k1):
         q = int(p[k]) >> sc
         s += q
-        m += k * q
+        if weighted:
+            m += k * q
     res[0] = s
     res[1] = m
 

@@ -4,9 +4,10 @@
     fx.compute(window, out)             # window: 'h' array, T*C interleaved samples; out: 'h' n_features
     fx.compute(ring.buf, out, ring.offset())   # straight from a Windower, no copy
 
-Paths: 'python' (reference), 'viper' (same integers, compiled loops) and 'ulab' (FFT by ulab in
-float, statistics by viper when available; spectral features within a few LSB of the Q15
-definition). Default: from ulearn.backend.NAME (python -> python, ulab -> ulab, else viper).
+Paths: 'python' (reference), 'viper' (same integers, compiled loops) and 'ulab' (the whole window
+vectorised in float by ulab, see _kulab.py: close to, not bit-exact with, the Q15 definition, and
+allocating). Default: from ulearn.backend.NAME (python -> python, ulab -> ulab, else viper when it
+compiles here, else python).
 """
 
 from array import array
@@ -38,6 +39,7 @@ _DEV_LIMIT = const(1023)     # deviations are shifted right until |x - mean| >> 
 _RMS_LIMIT = const(16384)    # mean and std are shifted until both are below this before squaring
 _P_LIMIT = const(32768)      # power bins are shifted (by an even amount) below this before summing
 _S16 = const(32767)
+_BAND_SUM = const(1073741824)  # band sums stay below 2^30
 
 
 def default_path():
@@ -73,13 +75,7 @@ class Extractor:
         stats_path = self.path
         self._ulab = None
         if self.path == "ulab":
-            from ulab import numpy as np
-            self._ulab = np
-            try:
-                _kern.kernels("viper")
-                stats_path = "viper"
-            except ImportError:
-                stats_path = "python"
+            stats_path = "python"          # kernels for nothing but the checks; ulab does the work
         (self._sums, self._mom2, self._mom34, self._load, self._fft, self._power,
          self._psums, self._mag) = _kern.kernels(stats_path)
         t = spec.window
@@ -97,10 +93,12 @@ class Extractor:
             self._im = array("h", bytes(2 * n))
             self._p = array("i", bytes(4 * (n // 2 + 1)))
             self._cos, self._sin = _kern.twiddles(n)
-            if self._ulab is not None:
-                self._fbuf = self._ulab.zeros(n)
         self._bands = array("H", [k for b in spec.bands for k in b])
+        self._blim = array("i", [_BAND_SUM // (b[1] - b[0]) for b in spec.bands])
         self.n_features = spec.n_features
+        if self.path == "ulab":
+            from ulearn.features._kulab import UlabPath
+            self._ulab = UlabPath(spec, self._codes)
 
     def info(self):
         """dict: kind, window, axes, n_features, path."""
@@ -146,6 +144,8 @@ class Extractor:
                              % (t, c_n, t * c_n, offset, len(x)))
         if len(out) < self.n_features:
             raise ValueError("out: need %d int16 values, got %d" % (self.n_features, len(out)))
+        if self._ulab is not None:
+            return self._ulab.compute(x, out, offset, not s.allow_saturated)
         base = offset * c_n
         o = 0
         for c in range(c_n):
@@ -188,9 +188,14 @@ class Extractor:
         zc = res[4]
         kmax = 0
         sc = 0
+        sl = 0
         if self._needfft:
-            kmax = self._spectrum(x, off, stride, mean)
-            sc = self._sc
+            big = hi - mean if hi - mean > mean - lo else mean - lo
+            if big > 0:                # block floating point: use the int16 range in the FFT
+                while (big << (sl + 1)) <= _S16:
+                    sl += 1
+            kmax = self._spectrum(x, off, stride, mean, sl)
+            sc = self._sc - 2 * sl     # power was scaled by 4^sl
         bands = self._bands
         for code in self._codes:
             if code == _MEAN:
@@ -221,7 +226,7 @@ class Extractor:
             elif code == _DOM:
                 out[o] = kmax << 4
             elif code == _CENT:
-                self._psums(self._p, 1, s.nfft // 2 + 1, sc, res)
+                self._psums(self._p, 1, s.nfft // 2 + 1, self._sc, res, 1)
                 tot = res[0]
                 if tot > 0:
                     m = res[1]
@@ -230,37 +235,35 @@ class Extractor:
                 else:
                     out[o] = 0
             else:  # _BAND
+                pmax = self._pmax
                 for i in range(0, len(bands), 2):
-                    self._psums(self._p, bands[i], bands[i + 1], sc, res)
-                    out[o] = _sat(isqrt(res[0]) << (sc >> 1))
+                    sb = 0             # the band's own shift: sum of (k1-k0) bins below 2^30
+                    while (pmax >> sb) >= self._blim[i >> 1]:
+                        sb += 2
+                    self._psums(self._p, bands[i], bands[i + 1], sb, res, 0)
+                    v = isqrt(res[0])
+                    net = sb - 2 * sl
+                    if net >= 0:
+                        v <<= net >> 1
+                    else:
+                        k = (-net) >> 1
+                        v = (v + (1 << (k - 1))) >> k
+                    out[o] = _sat(v)
                     o += 1
                 continue
             o += 1
 
-    def _spectrum(self, x, off, stride, mean):
+    def _spectrum(self, x, off, stride, mean, sl):
         n = self.spec.nfft
         re = self._re
         im = self._im
-        self._load(x, off, stride, self.spec.window, mean, re, im, n)
-        if self._ulab is None:
-            self._fft(re, im, n, self._cos, self._sin)
-        else:
-            self._ulab_fft(re, im, n)
+        self._load(x, off, stride, self.spec.window, mean, re, im, n, sl)
+        self._fft(re, im, n, self._cos, self._sin)
         kmax = self._power(re, im, self._p, n // 2 + 1)
         pmax = self._p[kmax]
+        self._pmax = pmax
         sc = 0
         while (pmax >> sc) >= _P_LIMIT:
             sc += 2
         self._sc = sc
         return kmax
-
-    def _ulab_fft(self, re, im, n):
-        np = self._ulab
-        buf = self._fbuf
-        for i in range(n):
-            buf[i] = re[i]
-        fr, fi = np.fft.fft(buf)
-        inv = 1.0 / n
-        for i in range(n):
-            re[i] = int(fr[i] * inv + (0.5 if fr[i] >= 0 else -0.5))
-            im[i] = int(fi[i] * inv + (0.5 if fi[i] >= 0 else -0.5))

@@ -12,10 +12,12 @@ Channel access is strided over an interleaved window: sample t of channel c is x
     moments34(x, off, stride, n, mean, s, sq4, res)
                                               z=(((x-mean)>>s)<<12)//sq4 (Q8), w=z*z>>8;
                                               res[5]=sum (w*z)>>8 (Q8), res[6]=sum (w*((w+2)>>2))>>6 (Q8)
-    load(x, off, stride, n, mean, re, im, nfft) re[t]=clamp(x-mean), zero padded; im=0
+    load(x, off, stride, n, mean, re, im, nfft, sl)
+                                              re[t]=clamp(x-mean) << sl, zero padded; im=0
     fft(re, im, n, cos_t, sin_t)              in-place Q15 radix-2 DIT FFT, each stage halves (>>1)
     power(re, im, p, nbins)                   p[k]=(re^2>>1)+(im^2>>1); returns argmax k>=1
-    psums(p, k0, k1, sc, res)                 res[0]=sum (p>>sc), res[1]=sum k*(p>>sc), k in [k0,k1)
+    psums(p, k0, k1, sc, res, weighted)       res[0]=sum (p>>sc), res[1]=sum k*(p>>sc) (when weighted,
+                                              else 0), k in [k0,k1)
     magnitude(x, off, stride, axes, n, out)   out[t]=min(32767, isqrt(sum (x_c>>1)^2) << 1)
 """
 
@@ -108,7 +110,7 @@ def py_moments34(x, off, stride, n, mean, s, sq4, res):
     res[6] = a4
 
 
-def py_load(x, off, stride, n, mean, re, im, nfft):
+def py_load(x, off, stride, n, mean, re, im, nfft, sl):
     i = off
     for t in range(n):
         d = x[i] - mean
@@ -116,7 +118,7 @@ def py_load(x, off, stride, n, mean, re, im, nfft):
             d = 32767
         elif d < -32767:
             d = -32767
-        re[t] = d
+        re[t] = d << sl
         im[t] = 0
         i += stride
     for t in range(n, nfft):
@@ -179,13 +181,14 @@ def py_power(re, im, p, nbins):
     return best
 
 
-def py_psums(p, k0, k1, sc, res):
+def py_psums(p, k0, k1, sc, res, weighted):
     s = 0
     m = 0
     for k in range(k0, k1):
         q = p[k] >> sc
         s += q
-        m += k * q
+        if weighted:
+            m += k * q
     res[0] = s
     res[1] = m
 
