@@ -24,6 +24,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="int8 model to write (.mpy, .py or raw blob); "
                         "default: only report")
     parser.add_argument("--calib", type=int, default=1000, help="calibration examples (default 1000)")
+    parser.add_argument("--percentile", type=float, default=None,
+                        help="activation range percentile of the calibration values (default 99.99; 100 = min/max)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the dataset split and calibration sample")
     parser.add_argument("--arch", default=None, help="mpy-cross -march for the .mpy")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON line")
@@ -32,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import load_dataset
     from ..nn import export
-    from ..quantize import quantize_net
+    from ..quantize import CALIB_PERCENTILE, quantize_net
     from ..train import cnn
     net, ck = cnn.load_float(args.float_model)
     data = args.data or ck.get("dataset")
@@ -47,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     calib = ds.X[rng.permutation(len(ds.X))[:args.calib]]
     name = Path(args.out).stem if args.out else Path(args.float_model).stem
-    model = quantize_net(net, calib, classes=list(ds.classes), name=name, max_calib=args.calib)
+    pct = CALIB_PERCENTILE if args.percentile is None else args.percentile
+    if not 50.0 < pct <= 100.0:
+        raise UlearnError("--percentile must lie in (50, 100]")
+    model = quantize_net(net, calib, classes=list(ds.classes), name=name, max_calib=args.calib, percentile=pct)
     float_acc = float((net.predict_proba(ds.X_test).argmax(1) == ds.y_test).mean())
     int8_acc = float((cnn.int8_predict(model, ds.X_test).argmax(1) == ds.y_test).mean())
     report = {"n": len(ds.X_test), "float_accuracy": round(float_acc, 6), "int8_accuracy": round(int8_acc, 6),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ptq import (
+    CALIB_PERCENTILE,
     FloatLayer,
     activation_qparams,
     fold_batchnorm,
@@ -28,10 +29,12 @@ __all__ = [
 ]
 
 
-def quantize_net(net, calib_X, classes=None, name: str = "model", max_calib: int = 1000):
+def quantize_net(net, calib_X, classes=None, name: str = "model", max_calib: int = 1000,
+                 percentile: float = CALIB_PERCENTILE):
     """Quantize a trained FloatNet with calibration inputs `calib_X` (raw float windows/images)."""
     layers, normalized = net.float_layers(calib_X[:max_calib])
-    model = quantize_layers(net.input_shape, normalized, layers, classes=classes, name=name)
+    model = quantize_layers(net.input_shape, normalized, layers, classes=classes, name=name,
+                            percentile=percentile)
     mean, std = net.mean.numpy().astype(float), net.std.numpy().astype(float)
     if not (np.all(mean == 0) and np.all(std == 1)):
         model.input_mean = [float(v) for v in mean]

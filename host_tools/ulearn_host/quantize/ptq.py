@@ -1,8 +1,9 @@
 """Post-training quantization of a float CNN to the TFLite int8 specification (the ulearn IR).
 
 * Weights: int8, symmetric, per output channel: ``scale[o] = max|w[o]| / 127``, values in [-127, 127].
-* Activations: int8, asymmetric, per tensor, from the min/max seen on calibration data (the range
-  always contains 0, so zero is exact): ``scale = (max - min) / 255``, ``zero_point = -128 - min/scale``.
+* Activations: int8, asymmetric, per tensor, from the range seen on calibration data (the 0.01st to
+  99.99th percentile by default, so rare outliers do not stretch the scale; the range always contains
+  0, so zero is exact): ``scale = (max - min) / 255``, ``zero_point = -128 - min/scale``.
 * Bias: int32 with scale ``input_scale * weight_scale[o]``.
 * Requantization: multiplier + shift via frexp (``ir.conv_multipliers``), computed from the float32
   scales exactly as TFLite (Micro) does, so the `.tflite` export of the same model is bit-exact.
@@ -25,6 +26,7 @@ from ..nn import ir
 
 INT8_MIN, INT8_MAX = -128, 127
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+CALIB_PERCENTILE = 99.99  # activation ranges: 0.01 % of calibration values may saturate at each end
 
 
 @dataclass
@@ -58,14 +60,20 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5))
 
 
-def activation_qparams(values: np.ndarray) -> tuple[float, int]:
+def activation_qparams(values: np.ndarray, percentile: float = 100.0) -> tuple[float, int]:
     """Per-tensor asymmetric int8 (scale, zero_point) covering the values' range and zero.
 
-    The scale is returned as a float32-representable number (as stored in `.tflite`)."""
-    v = np.asarray(values, dtype=np.float64)
+    With `percentile` < 100 the range runs from the (100 - p)-th to the p-th percentile, so a few
+    outliers do not stretch the scale (values beyond it saturate). The scale is returned as a
+    float32-representable number (as stored in `.tflite`)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0 or not np.isfinite(v).all():
         raise UlearnError("calibration produced no (or non-finite) activations; check the training data")
-    lo, hi = min(0.0, float(v.min())), max(0.0, float(v.max()))
+    if percentile < 100.0:
+        lo, hi = np.percentile(v, [100.0 - percentile, percentile])
+    else:
+        lo, hi = v.min(), v.max()
+    lo, hi = min(0.0, float(lo)), max(0.0, float(hi))
     if hi - lo < 1e-8:
         hi = lo + 1e-8
     scale = float(np.float32((hi - lo) / 255.0))
@@ -107,9 +115,11 @@ def fold_batchnorm(w: np.ndarray, b: np.ndarray | None, gamma: np.ndarray, beta:
 
 
 def quantize_layers(input_shape: tuple[int, ...], calib_input: np.ndarray, layers: list[FloatLayer],
-                    classes: list[str] | None = None, name: str = "model") -> ir.Model:
-    """Build the int8 IR model from float layers and their calibration outputs."""
-    in_scale, in_zp = activation_qparams(calib_input)
+                    classes: list[str] | None = None, name: str = "model",
+                    percentile: float = CALIB_PERCENTILE) -> ir.Model:
+    """Build the int8 IR model from float layers and their calibration outputs (activation ranges
+    from the `percentile` of each tensor's calibration values, see activation_qparams)."""
+    in_scale, in_zp = activation_qparams(calib_input, percentile)
     scale, zp = in_scale, in_zp
     out: list[ir.Layer] = []
     for i, fl in enumerate(layers):
@@ -118,7 +128,7 @@ def quantize_layers(input_shape: tuple[int, ...], calib_input: np.ndarray, layer
         if fl.op in ir.WEIGHTED_OPS:
             if fl.output is None:
                 raise UlearnError(f"layer {i} ({fl.op}) has no calibration outputs")
-            o_scale, o_zp = activation_qparams(fl.output)
+            o_scale, o_zp = activation_qparams(fl.output, percentile)
             w = np.asarray(fl.weights, np.float64)
             if fl.op == "depthwise_conv2d":  # (1, KH, KW, C*M): channels last
                 wq_t, wscales = quantize_weights(np.moveaxis(w, 3, 0))
