@@ -7,6 +7,7 @@ from array import array
 
 from ulearn.blob import BlobError
 from ulearn.nn import format as F
+from ulearn.nn.layers import softmax_table
 from ulearn.nn.model import int8_array
 
 backend = sys.modules["ulearn.backend"]
@@ -17,6 +18,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+_DW_MAX = const(8192)  # largest expanded depthwise weights (bytes) run through the backend's conv
 _LAYER_OVERHEAD = const(400)  # heap bytes per layer: record tuple, memoryviews (estimate)
 # fields of a layer record (struct.unpack_from(F.LAYER_FORMAT, ...)); predict indexes them directly
 _OP = const(0)
@@ -91,6 +93,23 @@ def _signed_weights(mv):
     return array("b", mv), True  # unsigned view (bytes): one int8 copy
 
 
+def _dw_bytes(r):
+    # bytes of a depthwise layer's weights expanded to a dense conv (out_c x k_h x k_w x in_c)
+    return r[_OUT_C] * r[_K_H] * r[_K_W] * r[_IN_C]
+
+
+def _expand_depthwise(w, r):
+    """Depthwise weights (1, KH, KW, C*M) as dense OHWI weights, zero where c != o // M, so the
+    backend's conv_s8 computes the same sums (the zero taps add nothing)."""
+    cin, oc, k, dm = r[_IN_C], r[_OUT_C], r[_K_H] * r[_K_W], r[_DM]
+    full = int8_array(oc * k * cin)
+    for o in range(oc):
+        base = o * k * cin + o // dm
+        for t in range(k):
+            full[base + t * cin] = w[t * oc + o]
+    return full
+
+
 def _pool_params(r):
     # the viper pooling kernel's parameters, or None where viper does not compile (CircuitPython)
     try:
@@ -154,14 +173,17 @@ def build(self, blob, source):
         if struct.unpack_from("<i", msec, 4 * j)[0] < 0:
             _err(source, "negative requantization multiplier: corrupt blob")
     layers = []
+    dw = 0
     scratch = arena_bytes - scratch_off
     for i in range(count):
         r = struct.unpack_from(F.LAYER_FORMAT, layr, F.LAYR_HEADER_SIZE + i * rsize)
         _check_layer(r, i, tensors, len(wsec), nch, source)
-        if r[_OP] == F.OP_CONV:
+        if r[_OP] == F.OP_CONV or r[_OP] == F.OP_DEPTHWISE and _dw_bytes(r) <= _DW_MAX:
             need = backend.conv_col_size(r[_IN_C], r[_K_H], r[_K_W], r[_OUT_H], r[_OUT_W])
             if need > scratch:
                 scratch = need
+            if r[_OP] == F.OP_DEPTHWISE:
+                dw += _dw_bytes(r)
         layers.append(r)
     self.source = source
     self.name = meta.get("name", "")
@@ -189,7 +211,7 @@ def build(self, blob, source):
                 break
             if v > 127:
                 break
-    need = total + (len(wsec) if copy_w else 0) + 9 * nch + _LAYER_OVERHEAD * (count + 2)
+    need = total + (len(wsec) if copy_w else 0) + dw + 9 * nch + _LAYER_OVERHEAD * (count + 2)
     try:
         import gc
         gc.collect()
@@ -229,14 +251,17 @@ def _alloc(self, layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_of
         op, q, n = r[_OP], r[_Q_OFF], r[_OUT_C]
         lw = wv[r[_W_OFF]:r[_W_OFF] + r[_W_LEN]] if r[_W_LEN] else None
         if op == F.OP_SOFTMAX:
-            layers[i] = (op, array("i", bytes(4 * n)), None, mult[q], shift[q], r)
+            table = array("i", range(256))  # one allocation; filled below
+            softmax_table(mult[q], shift[q], r[_EXTRA], table)
+            layers[i] = (op, None, None, None, None, r, table)
         elif lw is not None:
+            full = _expand_depthwise(lw, r) if op == F.OP_DEPTHWISE and _dw_bytes(r) <= _DW_MAX else None
             layers[i] = (op, lw, bv[q:q + n] if r[_FLAGS] & F.FLAG_BIAS else None, mv[q:q + n],
-                         sv[q:q + n], r)
+                         sv[q:q + n], r, full)
         elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-            layers[i] = (op, _pool_params(r), None, None, None, r)
+            layers[i] = (op, None, None, None, None, r, _pool_params(r))
         else:
-            layers[i] = (op, None, None, None, None, r)
+            layers[i] = (op, None, None, None, None, r, None)
     self._layers = layers
     self._x_seen = None
     self._x_float = False

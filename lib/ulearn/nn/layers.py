@@ -142,11 +142,19 @@ def _one_over_one_plus(a):
     return _sat_shl(x, 1)
 
 
-def softmax(x, out, n, mult, left_shift, diff_min, exps):
+def softmax_table(mult, left_shift, diff_min, table):
+    """Fill `table` ('i', 256 entries) with exp(-d) in Q0.31 for d = top - x in 0..255, exactly as
+    TFLite computes it (0 where -d < diff_min, i.e. the value does not count). Done once at load."""
+    for d in range(256):
+        table[d] = _exp_on_negative(srdhm((-d) << left_shift, mult)) if -d >= diff_min else 0
+
+
+def softmax(x, out, n, diff_min, table):
     """TFLite int8 softmax of n values: x 'b' -> out 'b' (scale 1/256, zero point -128).
 
-    mult/left_shift/diff_min come from the blob (PreprocessSoftmaxScaling, CalculateInputRadius);
-    exps: caller scratch 'i' of n entries (each exp is computed once).
+    `table` comes from softmax_table (mult/left_shift/diff_min from the blob: TFLite's
+    PreprocessSoftmaxScaling and CalculateInputRadius). Every exp is >= 0, so the rounding divisions
+    and the high multiply are written out for non-negative values.
     """
     top = -128
     for i in range(n):
@@ -154,20 +162,20 @@ def softmax(x, out, n, mult, left_shift, diff_min, exps):
             top = x[i]
     total = 0
     for i in range(n):
-        d = x[i] - top
-        if d >= diff_min:
-            e = _exp_on_negative(srdhm(d << left_shift, mult))
-            exps[i] = e
-            total += rdbpot(e, _ACCUM_BITS)
+        d = top - x[i]
+        if -d >= diff_min:
+            total += (table[d] + 2048) >> _ACCUM_BITS  # RoundingDivideByPOT(e, 12), e >= 0
     total = wrap32(total)
     clz = 0
     while clz < 32 and not (total << clz) & 0x80000000:
         clz += 1
     bits = _ACCUM_BITS - clz + 23
     scale = _one_over_one_plus(wrap32(((total << clz) & 0xFFFFFFFF) - 0x80000000))
+    half = 1 << (bits - 1)
     for i in range(n):
-        if x[i] - top >= diff_min:
-            v = rdbpot(srdhm(scale, exps[i]), bits) - 128
+        d = top - x[i]
+        if -d >= diff_min:
+            v = (((scale * table[d] + 1073741824) >> 31) + half >> bits) - 128  # SRDHM, RDBPOT >= 0
             out[i] = -128 if v < -128 else (127 if v > 127 else v)
         else:
             out[i] = -128

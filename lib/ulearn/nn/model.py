@@ -40,7 +40,7 @@ def _viper_pool():
 def run_layer(L, src, dst, col):
     """Run one decoded layer `L` from buffer `src` into `dst` ('b'); returns the output buffer
     (`src` itself for a reshape). `col` is the im2col scratch. Used by predict and by profiling."""
-    op, w, bias, mult, shift, r = L
+    op, w, bias, mult, shift, r, extra = L
     if op == F.OP_CONV:
         backend.conv_s8(src, w, bias, mult, shift, dst, col, r[4], r[5], r[6], r[9], r[10], r[11],
                         r[12], r[13], r[14], r[15], r[16], r[17], r[7], r[8], -r[19], r[20], r[2], r[3])
@@ -50,16 +50,20 @@ def run_layer(L, src, dst, col):
     elif op == F.OP_RESHAPE:
         return src
     elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-        if w is not None and backend.NAME in _COMPILED:
-            _viper_pool()(src, dst, w)
+        if extra is not None and backend.NAME in _COMPILED:
+            _viper_pool()(src, dst, extra)
         else:
             pool(src, dst, op == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
                  r[16], r[17], r[2], r[3])
+    elif op == F.OP_DEPTHWISE and extra is not None and backend.NAME != "python":
+        # as a dense conv whose weights are zero off the diagonal (made at load): im2col + GEMM
+        backend.conv_s8(src, extra, bias, mult, shift, dst, col, r[4], r[5], r[6], r[9], r[10], r[11],
+                        r[12], r[13], r[14], r[15], r[16], r[17], r[7], r[8], -r[19], r[20], r[2], r[3])
     elif op == F.OP_DEPTHWISE:
         depthwise_conv(src, w, bias, mult, shift, dst, r[4], r[5], r[6], r[7], r[8], r[18], r[10],
                        r[11], r[12], r[13], r[14], r[15], r[16], r[17], -r[19], r[20], r[2], r[3])
     else:  # softmax
-        softmax(src, dst, r[9], mult, shift, r[25], w)
+        softmax(src, dst, r[9], r[25], extra)
     return dst
 
 
