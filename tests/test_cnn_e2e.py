@@ -80,3 +80,15 @@ def test_errors_say_what_to_do(tmp_path, capsys):
     np.savez(short, X=np.zeros((8, 10, 2), np.float32), y=np.arange(8) % 2)
     assert cli.main(["train", "--data", str(short), "--model", "cnn", "--out", str(tmp_path / "s.mpy")]) == 1
     assert "too short" in capsys.readouterr().err
+
+
+def test_eval_on_a_virtual_board(tmp_path, capsys, virtual_board):
+    data = str(_npz(tmp_path))
+    out = tmp_path / "tones.mpy"
+    _main(["train", "--data", data, "--model", "cnn", "--epochs", "10", "--out", str(out)], capsys)
+    _main(["push", "--port", virtual_board.port, "-q"], capsys)
+    res = json.loads(_main(["eval", str(out), "--data", data, "--limit", "12", "--port", virtual_board.port],
+                           capsys))
+    assert res["n"] == 12
+    assert res["bit_exact_checks"] == {"tflite_micro": True, "micropython": True, "board": True}
+    assert res["board_accuracy"] == res["accuracy"] and res["board_peak_heap"] > 0
