@@ -103,3 +103,49 @@ def test_cli_import_bit_exact_and_refusal(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("ulearn: ") and "CONCATENATION, LSTM" in err
     assert not (tmp_path / "bad.mpy").exists()
+
+
+def _wrap_float_edges(data: bytes) -> bytes:
+    """The same model with a float32 input -> QUANTIZE in front and DEQUANTIZE -> float32 output after,
+    as the TFLite converter writes models with float interfaces."""
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAs(data, 0))
+    sg = m.subgraphs[0]
+    first, last = sg.inputs[0], sg.outputs[0]
+    codes = {}
+    for code in (fb.BuiltinOperator.QUANTIZE, fb.BuiltinOperator.DEQUANTIZE):
+        oc = fb.OperatorCodeT()
+        oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, code, 1
+        m.operatorCodes.append(oc)
+        codes[code] = len(m.operatorCodes) - 1
+    fin, fout = fb.TensorT(), fb.TensorT()
+    fin.shape, fin.type, fin.name, fin.buffer = list(sg.tensors[first].shape), fb.TensorType.FLOAT32, "fin", 0
+    fout.shape, fout.type, fout.name, fout.buffer = list(sg.tensors[last].shape), fb.TensorType.FLOAT32, "fout", 0
+    sg.tensors += [fin, fout]
+    i_in, i_out = len(sg.tensors) - 2, len(sg.tensors) - 1
+    q, dq = fb.OperatorT(), fb.OperatorT()
+    q.opcodeIndex, q.inputs, q.outputs = codes[fb.BuiltinOperator.QUANTIZE], [i_in], [first]
+    dq.opcodeIndex, dq.inputs, dq.outputs = codes[fb.BuiltinOperator.DEQUANTIZE], [last], [i_out]
+    sg.operators = [q, *sg.operators, dq]
+    sg.inputs, sg.outputs = [i_in], [i_out]
+    b = flatbuffers.Builder(4096)
+    b.Finish(m.Pack(b), file_identifier=FILE_IDENTIFIER)
+    return bytes(b.Output())
+
+
+def test_float_interface_edges_are_dropped():
+    model = synth.random_model(synth.FAN_ARCH, synth.FAN_INPUT, seed=9)
+    wrapped = _wrap_float_edges(to_tflite(model))
+    again = from_tflite(wrapped, "float-io.tflite")
+    assert [layer.op for layer in again.layers] == [layer.op for layer in model.layers]
+    assert (again.input_scale, again.input_zero_point) == (np.float32(model.input_scale), model.input_zero_point)
+    # TFLite Micro on float inputs == ulearn on the same inputs quantized at the edge, then dequantized
+    from tflite_micro.python.tflite_micro import runtime
+    interp = runtime.Interpreter.from_bytes(wrapped, arena_size=512 * 1024)
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        x = rng.normal(scale=1.0, size=synth.FAN_INPUT).astype(np.float32)
+        interp.set_input(x.reshape(1, 1, *synth.FAN_INPUT), 0)
+        interp.invoke()
+        got = np.array(interp.get_output(0)).reshape(-1)
+        q = reference.run(again, again.quantize_input(x)).reshape(-1)
+        assert np.array_equal(got, again.dequantize_output(q))
