@@ -149,3 +149,51 @@ def test_float_interface_edges_are_dropped():
         got = np.array(interp.get_output(0)).reshape(-1)
         q = reference.run(again, again.quantize_input(x)).reshape(-1)
         assert np.array_equal(got, again.dequantize_output(q))
+
+
+def test_keras_style_conv1d_squeeze_and_expand_dims():
+    """Keras Conv1D converts to EXPAND_DIMS -> CONV_2D -> SQUEEZE: read as a 1-D model."""
+    model = synth.random_model([{"op": "conv1d", "filters": 4, "kernel": 3, "act": "relu"}, {"op": "flatten"},
+                                {"op": "dense", "units": 3}], (12, 2), seed=4)
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAs(to_tflite(model), 0))
+    sg = m.subgraphs[0]
+    conv, reshape, dense = sg.operators
+    x4, y4 = conv.inputs[0], conv.outputs[0]
+    for code in (fb.BuiltinOperator.EXPAND_DIMS, fb.BuiltinOperator.SQUEEZE):
+        oc = fb.OperatorCodeT()
+        oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, code, 1
+        m.operatorCodes.append(oc)
+
+    def tensor(like: int, shape: list[int], name: str) -> int:
+        t = fb.TensorT()
+        t.shape, t.type, t.name, t.buffer = shape, fb.TensorType.INT8, name, 0
+        t.quantization = sg.tensors[like].quantization
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    x3 = tensor(x4, [1, 12, 2], "x3")
+    y3 = tensor(y4, [1, 10, 4], "y3")
+    axis = fb.TensorT()
+    axis.shape, axis.type, axis.name = [1], fb.TensorType.INT32, "axis"
+    buf = fb.BufferT()
+    buf.data = np.frombuffer(np.array([1], np.int32).tobytes(), np.uint8)
+    m.buffers.append(buf)
+    axis.buffer = len(m.buffers) - 1
+    sg.tensors.append(axis)
+    expand = fb.OperatorT()
+    expand.opcodeIndex, expand.inputs, expand.outputs = len(m.operatorCodes) - 2, [x3, len(sg.tensors) - 1], [x4]
+    squeeze = fb.OperatorT()
+    squeeze.opcodeIndex, squeeze.inputs, squeeze.outputs = len(m.operatorCodes) - 1, [y4], [y3]
+    squeeze.builtinOptionsType = fb.BuiltinOptions.SqueezeOptions
+    squeeze.builtinOptions = fb.SqueezeOptionsT()
+    squeeze.builtinOptions.squeezeDims = [1]
+    reshape.inputs = [y3, *list(reshape.inputs)[1:]]
+    sg.operators = [expand, conv, squeeze, reshape, dense]
+    sg.inputs = [x3]
+    b = flatbuffers.Builder(4096)
+    b.Finish(m.Pack(b), file_identifier=FILE_IDENTIFIER)
+    data = bytes(b.Output())
+    again = from_tflite(data, "keras.tflite")
+    assert [layer.op for layer in again.layers] == ["conv1d", "reshape", "dense"]
+    xs = np.random.default_rng(2).integers(-128, 128, size=(6, 12, 2)).astype(np.int8)
+    assert np.array_equal(reference.run_batch(again, xs).reshape(6, -1), MicroReference(data).run_batch(xs))
