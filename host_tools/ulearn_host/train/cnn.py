@@ -444,6 +444,10 @@ def train(args: argparse.Namespace) -> int:
 
 _DEVICE_RUN = """\
 import gc, array, ulearn
+try:
+    import ulearn.nn.model
+except ImportError:
+    pass
 gc.collect()
 gc.disable()
 _a0 = gc.mem_alloc()
