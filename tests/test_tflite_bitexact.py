@@ -74,10 +74,13 @@ def _check(model, xs):
     return ours
 
 
-def _device_outputs(tmp_path, jobs):
-    """Run many (blob, int8 inputs) pairs through lib/ulearn/nn in one MicroPython process."""
+def _device_outputs(tmp_path, jobs, backend=None, compiled=False):
+    """Run many (blob, int8 inputs) pairs through lib/ulearn/nn in one MicroPython process
+    (with ULEARN_BACKEND=`backend` when given; `compiled` runs the .mpy build of lib/)."""
+    import os
+
     from ulearn_host import unixport
-    lines = ["import array, ulearn"]
+    lines = ["import array, ulearn", "from ulearn import backend", "print('BACKEND', backend.NAME)"]
     for i, (blob, xs, n_out) in enumerate(jobs):
         (tmp_path / f"m{i}.ulb").write_bytes(blob)
         (tmp_path / f"x{i}.bin").write_bytes(xs.tobytes())
@@ -86,7 +89,12 @@ def _device_outputs(tmp_path, jobs):
             f"m = ulearn.load('m{i}.ulb')\nx = array.array('b', bytes({n_in}))\n"
             f"o = array.array('b', bytes({n_out}))\nfi = open('x{i}.bin', 'rb')\nfo = open('y{i}.bin', 'wb')\n"
             f"while fi.readinto(x) == {n_in}:\n    m.predict(x, o)\n    fo.write(o)\nfi.close()\nfo.close()")
-    unixport.run("\n".join(lines), cwd=tmp_path, timeout=600)
+    env = dict(os.environ)
+    if backend:
+        env["ULEARN_BACKEND"] = backend
+    res = unixport.run("\n".join(lines), cwd=tmp_path, timeout=600, env=env, compiled=compiled)
+    if backend:
+        assert f"BACKEND {backend}" in res.stdout, res.stdout
     return [np.frombuffer((tmp_path / f"y{i}.bin").read_bytes(), np.int8).reshape(len(xs), n_out)
             for i, (_, xs, n_out) in enumerate(jobs)]
 
@@ -105,7 +113,9 @@ def test_every_ir_op_is_covered():
     assert ops == set(ir.OPS)
 
 
-def test_device_runtime_matches_tflite_micro_every_layer(tmp_path):
+@pytest.mark.parametrize("backend,compiled", [("python", False), ("viper", True)],
+                         ids=["python-src", "viper-mpy"])
+def test_device_runtime_matches_tflite_micro_every_layer(tmp_path, backend, compiled):
     jobs, refs = [], []
     for name, arch, shape in LAYER_CASES:
         model = synth.random_model(arch, shape, seed=len(name))
@@ -113,8 +123,9 @@ def test_device_runtime_matches_tflite_micro_every_layer(tmp_path):
         ref = _check(model, xs)
         jobs.append((export.to_blob(model), xs, ref.shape[1]))
         refs.append(ref)
-    for (name, _, _), ref, dev in zip(LAYER_CASES, refs, _device_outputs(tmp_path, jobs), strict=True):
-        assert np.array_equal(dev, ref), f"{name}: MicroPython runtime differs from TFLite Micro"
+    outs = _device_outputs(tmp_path, jobs, backend, compiled)
+    for (name, _, _), ref, dev in zip(LAYER_CASES, refs, outs, strict=True):
+        assert np.array_equal(dev, ref), f"{name}: MicroPython runtime ({backend}) differs from TFLite Micro"
 
 
 def test_whole_models_random_and_real_inputs(tmp_path, trained_digits, trained_fan):

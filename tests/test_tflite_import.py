@@ -197,3 +197,15 @@ def test_keras_style_conv1d_squeeze_and_expand_dims():
     assert [layer.op for layer in again.layers] == ["conv1d", "reshape", "dense"]
     xs = np.random.default_rng(2).integers(-128, 128, size=(6, 12, 2)).astype(np.int8)
     assert np.array_equal(reference.run_batch(again, xs).reshape(6, -1), MicroReference(data).run_batch(xs))
+
+
+def test_refuses_the_float_model_shipped_with_tflite_micro():
+    """A real third-party file: the float `sine_float.tflite` example from the tflite-micro package."""
+    from pathlib import Path
+
+    import tflite_micro
+    path = Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite"
+    if not path.exists():
+        pytest.skip("tflite-micro no longer ships python/tflite_micro/sine_float.tflite")
+    with pytest.raises(UlearnError, match="FLOAT32; ulearn runs int8 activations only"):
+        from_tflite(path.read_bytes(), path.name)
