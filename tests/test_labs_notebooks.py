@@ -71,7 +71,7 @@ def _images(outputs: list[dict]) -> int:
 
 
 def test_every_lab_is_tested():
-    tested = {"lab1_log_accelerometer.ipynb", "lab2_fft_features.ipynb"}
+    tested = {"lab1_log_accelerometer.ipynb", "lab2_fft_features.ipynb", "lab5_int8_cnn.ipynb"}
     assert {p.name for p in LABS.glob("*.ipynb")} == tested
 
 
@@ -94,4 +94,19 @@ def test_lab2_fft_features(lab_board, tmp_path, monkeypatch):
     dom_hand = _number(r"on\s+dominant\s+([\d.]+) Hz", text)
     dom_ulearn = _number(r"on\s+x: rms [\d.]+ m/s\^2, dominant\s+([\d.]+) Hz", text)
     assert 14.5 <= dom_hand <= 19.0 and dom_ulearn == pytest.approx(dom_hand, abs=1.6)   # one bin
+    assert _images(outputs) >= 2
+
+
+def test_lab5_int8_cnn(lab_board, tmp_path, monkeypatch):
+    text, outputs = _execute("lab5_int8_cnn.ipynb", lab_board, tmp_path, monkeypatch)
+    acc_float = _number(r"accuracy on 288 test windows: float ([\d.]+)", text)
+    acc_int8 = _number(r"accuracy on 288 test windows: float [\d.]+, int8 ([\d.]+)", text)
+    assert acc_float > 0.85 and abs(acc_float - acc_int8) < 0.03       # 12 epochs; int8 within 3 points
+    assert _number(r"same decision on ([\d.]+)%", text) > 95
+    assert _number(r"float32 (\d+) bytes", text) > 3 * _number(r"int8 blob (\d+) bytes", text)
+    board = re.search(r"board: class (\w+), probabilities (.*)", text)
+    host = re.search(r"host : class (\w+), probabilities (.*)", text)
+    assert board and host and board.groups() == host.groups()        # same class, same probabilities
+    assert "bit-exact with the host and TFLite Micro: True" in text
+    assert _number(r"board accuracy on 48 windows: ([\d.]+)", text) > 0.8
     assert _images(outputs) >= 2
