@@ -1,27 +1,18 @@
-"""The ulab feature path: whole-window vectorised float arithmetic, rounded to the spec's scales.
+"""The ulab feature path: the whole window vectorised in float, rounded to the spec's scales.
 
-Same definitions as the Q15 path (ulearn.features.spec) computed in float: mean (round half up),
-population std, rms = sqrt(mean x^2), skew/kurt = m3/std^3, m4/std^4 (Q8) about the rounded
-mean, zero crossings about the rounded mean, FFT by ulab of the mean-removed window zero-padded
-to nfft and divided by nfft, power = |X|^2 / 2, dom/centroid (Q4 bins), band = sqrt(sum power).
-Not bit-exact with the Q15 path: measured differences on real windows are printed by
-`ulearn bench features` and bounded in tests/test_features_ulab.py. ulab allocates temporary
-arrays, so this path does allocate heap per window (the Q15 paths do not).
+Same definitions as the Q15 path (ulearn.features.spec) computed in float over all channels at
+once: mean (round half up), population std, rms = sqrt(var + mean^2), skew/kurt = m3/std^3,
+m4/std^4 (Q8) about the rounded mean, zero crossings about the rounded mean, the magnitude channel
+as the Q15 path makes it (floor sqrt of the sum of (x >> 1)^2, times 2), FFT by ulab of each
+mean-removed channel zero-padded to nfft and divided by nfft, power = |X|^2 / 2, dom/centroid
+(Q4 bins), band = sqrt(sum of power). Not bit-exact with the Q15 path: the differences on real
+windows are bounded in tests/test_features_ulab.py. ulab allocates temporary arrays, so this path
+allocates heap on every window (the Q15 paths do not).
 """
 
 from ulab import numpy as np
 
 _S16 = 32767
-
-
-def _r(v):
-    """Round half up to int, saturated to int16."""
-    i = int(v + 0.5) if v >= 0 else -int(-v + 0.5)
-    if i > _S16:
-        return _S16
-    if i < -_S16:
-        return -_S16
-    return i
 
 
 class UlabPath:
@@ -30,89 +21,100 @@ class UlabPath:
     def __init__(self, spec, codes):
         self.spec = spec
         self.codes = codes
+        t = spec.window
+        self.ch = spec.axes + (1 if spec.magnitude else 0)
+        self.mat = np.zeros((t, self.ch))
         n = spec.nfft
-        self.buf = np.zeros(n) if n else None
-        self.kk = np.arange(n // 2 + 1) if n else None
+        self.spectral = False
+        for c in codes:
+            if c >= 9:
+                self.spectral = True
+        if self.spectral:
+            nb = n // 2 + 1
+            self.buf = np.zeros(n)
+            self.pm = np.zeros((nb - 1, self.ch))       # power of bins 1 .. n/2
+            self.kk = np.zeros((nb - 1, 1))
+            for k in range(1, nb):
+                self.kk[k - 1, 0] = k
 
-    def compute(self, x, out, offset, need_sat_check):
+    def compute(self, x, out, offset, check):
         s = self.spec
         t = s.window
         c_n = s.axes
+        ch = self.ch
         w = np.frombuffer(x, dtype=np.int16, offset=2 * offset * c_n, count=t * c_n).reshape((t, c_n))
-        xf = np.array(w, dtype=np.float)
-        o = 0
-        for c in range(c_n):
-            o = self._channel(xf[:, c], out, o, need_sat_check, c)
+        m = self.mat
+        m[:, :c_n] = w
         if s.magnitude:
-            acc = None
-            for c in range(s.magnitude):      # the Q15 path's (x >> 1)^2 summed, floor sqrt, << 1
-                h = np.floor(xf[:, c] * 0.5)
-                acc = h * h if acc is None else acc + h * h
-            mag = np.floor(np.sqrt(acc)) * 2
-            o = self._channel(np.minimum(mag, _S16), out, o, False, -1)
-        return out
-
-    def _channel(self, v, out, o, check, axis):
-        s = self.spec
-        t = s.window
-        lo = int(np.min(v))
-        hi = int(np.max(v))
-        if check and (lo <= -_S16 or hi >= _S16):
-            raise ValueError("window: axis %d is saturated (%d..%d); lower the sensor gain or in_scale"
-                             % (axis, lo, hi))
-        mean = _r(np.mean(v))
-        d = v - mean
-        var = np.mean(d * d)
-        std = var ** 0.5
+            h = np.floor(m[:, :s.magnitude] * 0.5)
+            m[:, c_n] = np.floor(np.sqrt(np.sum(h * h, axis=1))) * 2
+            m[:, c_n] = np.minimum(m[:, c_n], _S16)
+        lo = np.min(m, axis=0)
+        hi = np.max(m, axis=0)
+        if check:
+            for c in range(c_n):
+                if lo[c] <= -_S16 or hi[c] >= _S16:
+                    raise ValueError("window: axis %d is saturated (%d..%d); lower the sensor gain or "
+                                     "in_scale" % (c, int(lo[c]), int(hi[c])))
+        mean = np.floor(np.mean(m, axis=0) + 0.5)
+        d = m - mean
         d2 = d * d
-        skew = _r(np.mean(d2 * d) / std ** 3 * 256) if std > 0 else 0
-        kurt = _r(np.mean(d2 * d2) / var ** 2 * 256) if std > 0 else 0
-        neg = d < 0
-        zc = int(np.sum(neg[1:] != neg[:-1]))
-        kmax = 0
-        cent = 0
-        p = None
-        if self.buf is not None:
+        var = np.mean(d2, axis=0)
+        m3 = np.mean(d2 * d, axis=0)
+        m4 = np.mean(d2 * d2, axis=0)
+        neg = np.array(d < 0, dtype=np.float)
+        zc = np.sum(np.abs(neg[1:, :] - neg[:-1, :]), axis=0)
+        if self.spectral:
             n = s.nfft
             nb = n // 2 + 1
             buf = self.buf
-            buf[:t] = d
-            if t < n:                 # (an empty slice assignment corrupts memory in ulab 6.x)
-                buf[t:] = 0.0
-            f = np.fft.fft(buf)
-            re = np.real(f)[:nb] / n
-            im = np.imag(f)[:nb] / n
-            p = (re * re + im * im) * 0.5
-            kmax = int(np.argmax(p[1:])) + 1
-            tot = np.sum(p[1:])
-            cent = _r(np.sum(p[1:] * self.kk[1:]) / tot * 16) if tot > 0 else 0
+            pm = self.pm
+            scale = 0.5 / (n * n)
+            for c in range(ch):
+                buf[:t] = d[:, c]
+                if t < n:              # (an empty slice assignment corrupts memory in ulab 6.x)
+                    buf[t:] = 0.0
+                f = np.fft.fft(buf)
+                re = np.real(f)[1:nb]
+                im = np.imag(f)[1:nb]
+                pm[:, c] = (re * re + im * im) * scale
+            dom = np.argmax(pm, axis=0)
+            tot = np.sum(pm, axis=0)
+            cen = np.sum(pm * self.kk, axis=0)
+            bsum = [np.sum(pm[b[0] - 1:b[1] - 1, :], axis=0) for b in s.bands]
+        # every feature as a vector over channels, rounded half up, written through an int16 view
+        view = np.frombuffer(out, dtype=np.int16, count=ch * s.per_channel).reshape((ch, s.per_channel))
+        pos = var > 0
+        safe = var + (var <= 0)                # 1 where the channel is constant (then skew = kurt = 0)
+        j = 0
         for code in self.codes:
             if code == 0:
-                out[o] = mean
+                col = mean
             elif code == 1:
-                out[o] = _r(std)
+                col = np.sqrt(var)
             elif code == 2:
-                out[o] = _r((var + mean * mean) ** 0.5)
+                col = np.sqrt(var + mean * mean)
             elif code == 3:
-                out[o] = lo
+                col = lo
             elif code == 4:
-                out[o] = hi
+                col = hi
             elif code == 5:
-                out[o] = min(hi - lo, _S16)
+                col = hi - lo
             elif code == 6:
-                out[o] = skew
+                col = m3 / (safe * np.sqrt(safe)) * 256 * pos
             elif code == 7:
-                out[o] = kurt
+                col = m4 / (safe * safe) * 256 * pos
             elif code == 8:
-                out[o] = (zc * 65534 + t - 1) // (2 * (t - 1))
+                col = np.floor((zc * 65534 + t - 1) / (2 * (t - 1)))
             elif code == 9:
-                out[o] = kmax << 4
+                col = (dom + 1) * 16
             elif code == 10:
-                out[o] = cent
+                col = cen / (tot + (tot <= 0)) * 16 * (tot > 0)
             else:
-                for b in s.bands:
-                    out[o] = _r(np.sum(p[b[0]:b[1]]) ** 0.5)
-                    o += 1
+                for b in bsum:
+                    view[:, j] = np.clip(np.floor(np.sqrt(b) + 0.5), -_S16, _S16)
+                    j += 1
                 continue
-            o += 1
-        return o
+            view[:, j] = np.clip(np.floor(col + 0.5), -_S16, _S16)
+            j += 1
+        return out
