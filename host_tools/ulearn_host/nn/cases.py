@@ -73,7 +73,7 @@ def io_bytes(model: Model, xs: np.ndarray) -> bytes:
     ys = reference.run_batch(model, xs)
     n_in, n_out = int(np.prod(model.input_shape)), int(np.prod(model.output_shape))
     out = bytearray(struct.pack("<HHH", len(xs), n_in, n_out))
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         out += x.astype(np.int8).tobytes() + y.astype(np.int8).tobytes()
     return bytes(out)
 

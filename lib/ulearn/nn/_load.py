@@ -81,7 +81,7 @@ def _check_layer(r, i, tensors, wlen, nch, source):
 
 def _signed_weights(mv):
     """`mv` as an int8-reading buffer: a cast (CPython), itself when already signed, else a copy."""
-    if hasattr(mv, "cast"):  # CPython memoryview
+    if hasattr(mv, "cast") and hasattr(mv, "format"):  # CPython memoryview
         return mv.cast("b") if mv.format != "b" else mv, False
     if not len(mv):
         return mv, False
@@ -114,7 +114,7 @@ def _pool_params(r):
     # the viper pooling kernel's parameters, or None where viper does not compile (CircuitPython)
     try:
         from ulearn.nn._vpool import pool_params
-    except (ImportError, SyntaxError, ValueError):
+    except (ImportError, SyntaxError, ValueError, AttributeError):  # no viper on this port
         return None
     return pool_params(r[0] == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
                        r[16], r[17], r[2], r[3])
@@ -203,7 +203,7 @@ def build(self, blob, source):
     self._n_in = n_in
     self._n_out = tensors[-1][1]
     total = scratch_off + scratch
-    copy_w = not hasattr(wsec, "cast") and len(wsec) > 0
+    copy_w = not (hasattr(wsec, "cast") and hasattr(wsec, "format")) and len(wsec) > 0
     if copy_w:
         for v in wsec:
             if v < 0:
