@@ -63,7 +63,8 @@ class UlabPath:
         m3 = np.mean(d2 * d, axis=0)
         m4 = np.mean(d2 * d2, axis=0)
         neg = np.array(d < 0, dtype=np.float)
-        zc = np.sum(np.abs(neg[1:, :] - neg[:-1, :]), axis=0)
+        step = neg[1:, :] - neg[:-1, :]
+        zc = np.sum(step * step, axis=0)
         if self.spectral:
             n = s.nfft
             nb = n // 2 + 1
