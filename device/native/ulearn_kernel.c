@@ -19,6 +19,7 @@
 
 #define UL_COLS 4          /* output channels per block */
 #define UL_DSP_KMAX 256    /* longest K expanded on the stack (2 KB); longer K runs portable C */
+#define UL_RB 32           /* rows summed before the per-channel requantization loops (512 B) */
 
 /* ---- fixed point (lib/ulearn/fixedpoint.py) ---- */
 
@@ -112,6 +113,42 @@ static inline void store_block(const uint32_t *acc, int32_t nc, int32_t j0, cons
     }
 }
 
+#if defined(__arm__) && !defined(__ARM_NEON)
+/* Scalar cores (Cortex-M without DSP, or UL_FORCE_PORTABLE): 4 channels share each activation load. */
+static void gemm_portable(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
+                          const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n,
+                          int32_t k, int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min,
+                          int32_t act_max) {
+    for (int32_t i = 0; i < m; i++) {
+        const int8_t *ar = a + (size_t)i * (size_t)k;
+        int8_t *o8 = out8 ? out8 + (size_t)i * (size_t)n : NULL;
+        int32_t *o32 = out32 ? out32 + (size_t)i * (size_t)n : NULL;
+        int32_t j0 = 0;
+        for (; j0 + UL_COLS <= n; j0 += UL_COLS) {
+            const int8_t *b0 = b + (size_t)j0 * (size_t)k;
+            const int8_t *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
+            uint32_t acc[UL_COLS] = {0, 0, 0, 0};
+            for (int32_t t = 0; t < k; t++) {
+                int32_t av = ar[t] + a_off;   /* |products| <= 383*383: no int32 overflow */
+                acc[0] += (uint32_t)(av * (b0[t] + b_off));
+                acc[1] += (uint32_t)(av * (b1[t] + b_off));
+                acc[2] += (uint32_t)(av * (b2[t] + b_off));
+                acc[3] += (uint32_t)(av * (b3[t] + b_off));
+            }
+            store_block(acc, UL_COLS, j0, bias, mult, shift, o8, o32, out_off, act_min, act_max);
+        }
+        for (; j0 < n; j0++) {
+            const int8_t *bj = b + (size_t)j0 * (size_t)k;
+            uint32_t acc[1] = {0};
+            for (int32_t t = 0; t < k; t++) {
+                acc[0] += (uint32_t)((ar[t] + a_off) * (bj[t] + b_off));
+            }
+            store_block(acc, 1, j0, bias, mult, shift, o8, o32, out_off, act_min, act_max);
+        }
+    }
+}
+#else
+/* Cores with SIMD (x86-64, NEON): int16 dot products that compilers vectorize. */
 #define UL_DOT_CHUNK 8192   /* 8192 * 383 * 383 < 2^31: a chunk's int32 sum cannot overflow */
 
 /* sum_t (a[t] + a_off)(b[t] + b_off) for t < k <= UL_DOT_CHUNK; int16 operands so that compilers
@@ -174,11 +211,19 @@ static void gemm_portable(const int8_t *a, const int8_t *b, const int32_t *bias,
     }
 }
 
+#endif
+
 #if UL_DSP
 static inline uint32_t ld32(const int8_t *p) {
     uint32_t v;
     memcpy(&v, p, 4);   /* LDR: unaligned access is fine on Cortex-M4/M7 */
     return v;
+}
+
+static inline uint32_t sxtb16_ror8(uint32_t x) {
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
 }
 
 static inline uint32_t sxtab16_ror8(uint32_t add, uint32_t x) {
@@ -198,74 +243,240 @@ static inline uint32_t tail32(const int8_t *p, int32_t r) {
     return v;
 }
 
+/* s[0..3] = sum over `quads` x 4 bytes of p of sxtb16(a) . e (4 expanded channels): 13 instructions
+   per 16 MACs, the loop unrolled by four (2 loop instructions per 64 MACs), then single k-quads.
+   Registers are fixed so that LDM fills them in order; r9 is left alone (PIC base in native modules). */
+#ifdef __PIC__   /* native modules: a call of its own, so the PIC base register stays free */
+__attribute__((noinline))
+#else
+inline
+#endif
+static void mac4(const int8_t *p, const uint32_t *e, uint32_t quads, int32_t *s) {
+    register const int8_t *rp __asm__("r0") = p;
+    register const uint32_t *re __asm__("r1") = e;
+    uint32_t groups = quads >> 2, singles = quads & 3;
+    int32_t *sp = s;
+    __asm__ volatile(
+        "movs r4, #0\n"
+        "movs r5, #0\n"
+        "movs r6, #0\n"
+        "movs r7, #0\n"
+        "ldr lr, %[groups]\n"
+        "cmp lr, #0\n"
+        "beq 2f\n"
+        "1:\n"
+        "ldr r8, [%[p]], #4\n"
+        "sxtb16 r12, r8\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r4, r12, r2, r4\n"
+        "smlad r4, r8, r3, r4\n"
+        "smlad r5, r12, r10, r5\n"
+        "smlad r5, r8, r11, r5\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r6, r12, r2, r6\n"
+        "smlad r6, r8, r3, r6\n"
+        "smlad r7, r12, r10, r7\n"
+        "smlad r7, r8, r11, r7\n"
+        "ldr r8, [%[p]], #4\n"
+        "sxtb16 r12, r8\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r4, r12, r2, r4\n"
+        "smlad r4, r8, r3, r4\n"
+        "smlad r5, r12, r10, r5\n"
+        "smlad r5, r8, r11, r5\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r6, r12, r2, r6\n"
+        "smlad r6, r8, r3, r6\n"
+        "smlad r7, r12, r10, r7\n"
+        "smlad r7, r8, r11, r7\n"
+        "ldr r8, [%[p]], #4\n"
+        "sxtb16 r12, r8\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r4, r12, r2, r4\n"
+        "smlad r4, r8, r3, r4\n"
+        "smlad r5, r12, r10, r5\n"
+        "smlad r5, r8, r11, r5\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r6, r12, r2, r6\n"
+        "smlad r6, r8, r3, r6\n"
+        "smlad r7, r12, r10, r7\n"
+        "smlad r7, r8, r11, r7\n"
+        "ldr r8, [%[p]], #4\n"
+        "sxtb16 r12, r8\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r4, r12, r2, r4\n"
+        "smlad r4, r8, r3, r4\n"
+        "smlad r5, r12, r10, r5\n"
+        "smlad r5, r8, r11, r5\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r6, r12, r2, r6\n"
+        "smlad r6, r8, r3, r6\n"
+        "smlad r7, r12, r10, r7\n"
+        "smlad r7, r8, r11, r7\n"
+        "subs lr, lr, #1\n"
+        "bne 1b\n"
+        "2:\n"
+        "ldr lr, %[singles]\n"
+        "cmp lr, #0\n"
+        "beq 4f\n"
+        "3:\n"
+        "ldr r8, [%[p]], #4\n"
+        "sxtb16 r12, r8\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r4, r12, r2, r4\n"
+        "smlad r4, r8, r3, r4\n"
+        "smlad r5, r12, r10, r5\n"
+        "smlad r5, r8, r11, r5\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r6, r12, r2, r6\n"
+        "smlad r6, r8, r3, r6\n"
+        "smlad r7, r12, r10, r7\n"
+        "smlad r7, r8, r11, r7\n"
+        "subs lr, lr, #1\n"
+        "bne 3b\n"
+        "4:\n"
+        "ldr r12, %[s]\n"
+        "stmia r12, {r4, r5, r6, r7}\n"
+        : [p] "+r"(rp), [e] "+r"(re)
+        : [groups] "m"(groups), [singles] "m"(singles), [s] "m"(sp)
+        : "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+
+static inline int32_t smmulr(int32_t x, int32_t y) {   /* (x*y + 2^31) >> 32 */
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(x), "r"(y));
+    return r;
+}
+
+/* One k-quad of 4 expanded channels (C with intrinsics: the odd quad and the zero-padded tail). */
+static inline void mac4x4(uint32_t w, const uint32_t *e, int32_t *s) {
+    uint32_t x02 = __sxtb16(w), x13 = sxtb16_ror8(w);
+    s[0] = __smlad(x02, e[0], s[0]);
+    s[0] = __smlad(x13, e[1], s[0]);
+    s[1] = __smlad(x02, e[2], s[1]);
+    s[1] = __smlad(x13, e[3], s[1]);
+    s[2] = __smlad(x02, e[4], s[2]);
+    s[2] = __smlad(x13, e[5], s[2]);
+    s[3] = __smlad(x02, e[6], s[3]);
+    s[3] = __smlad(x13, e[7], s[3]);
+}
+
 __attribute__((noinline))
 static void gemm_dsp(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
                      const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n, int32_t k,
                      int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min, int32_t act_max) {
-    /* buf[q][c][2]: for k-quad q and column c, (b0,b2)+b_off and (b1,b3)+b_off as int16 pairs */
-    uint32_t buf[(UL_DSP_KMAX / 4) * UL_COLS * 2];
-    const uint32_t ao2 = pack16(a_off, a_off), bo2 = pack16(b_off, b_off);
+    /* buf[q][c][2]: for k-quad q and channel c, (b0,b2)+b_off and (b1,b3)+b_off as int16 pairs.
+       a_off is added afterwards: sum (a+a_off)(b+b_off) = sum a(b+b_off) + a_off * colsum. */
+    uint32_t buf[(UL_DSP_KMAX / 4) * UL_COLS * 2] __attribute__((aligned(8)));
+    uint32_t colsum[UL_COLS];
+    int32_t sbuf[UL_RB][UL_COLS] __attribute__((aligned(8)));
+    const uint32_t bo2 = pack16(b_off, b_off), ones = 0x00010001u;
     const int32_t quads = k >> 2, rest = k & 3;
     const int32_t nq = quads + (rest ? 1 : 0);
     for (int32_t j0 = 0; j0 < n; j0 += UL_COLS) {
         const int32_t nc = n - j0 < UL_COLS ? n - j0 : UL_COLS;
         for (int32_t c = 0; c < UL_COLS; c++) {   /* expand this block of weights */
             uint32_t *e = buf + 2 * c;
+            int32_t sum = 0;
             if (c >= nc) {
                 for (int32_t q = 0; q < nq; q++) {
                     e[q * 2 * UL_COLS] = 0;
                     e[q * 2 * UL_COLS + 1] = 0;
                 }
+                colsum[c] = 0;
                 continue;
             }
             const int8_t *bj = b + (size_t)(j0 + c) * (size_t)k;
             for (int32_t q = 0; q < quads; q++) {
                 uint32_t w = ld32(bj + 4 * q);
-                e[q * 2 * UL_COLS] = __sxtab16(bo2, w);
-                e[q * 2 * UL_COLS + 1] = sxtab16_ror8(bo2, w);
+                uint32_t e0 = __sxtab16(bo2, w), e1 = sxtab16_ror8(bo2, w);
+                e[q * 2 * UL_COLS] = e0;
+                e[q * 2 * UL_COLS + 1] = e1;
+                sum = __smlad(e0, ones, sum);
+                sum = __smlad(e1, ones, sum);
             }
             if (rest) {   /* padding lanes stay 0 so that they add nothing */
                 const int8_t *t = bj + 4 * quads;
-                e[quads * 2 * UL_COLS] = pack16(t[0] + b_off, rest > 2 ? t[2] + b_off : 0);
-                e[quads * 2 * UL_COLS + 1] = pack16(rest > 1 ? t[1] + b_off : 0, 0);
+                uint32_t e0 = pack16(t[0] + b_off, rest > 2 ? t[2] + b_off : 0);
+                uint32_t e1 = pack16(rest > 1 ? t[1] + b_off : 0, 0);
+                e[quads * 2 * UL_COLS] = e0;
+                e[quads * 2 * UL_COLS + 1] = e1;
+                sum = __smlad(e0, ones, sum);
+                sum = __smlad(e1, ones, sum);
+            }
+            colsum[c] = (uint32_t)sum * (uint32_t)a_off;
+        }
+        /* Fast requantization when no channel of the block shifts left (shift <= 0) and
+           |bias| < 2^29: then |acc| < 2^30 (K <= 256), so SRDHM is SMMULR(2*acc, mult) and the
+           rounding divide by 2^r (r >= 1) is (h + 2^(r-1) + (h < 0 ? -1 : 0)) >> r without overflow. */
+        int fast = out8 != NULL;
+        uint32_t base2[UL_COLS];
+        int32_t mul[UL_COLS], right[UL_COLS], half1[UL_COLS];
+        for (int32_t c = 0; c < UL_COLS; c++) {
+            int32_t j = j0 + (c < nc ? c : 0);
+            int32_t bj = bias ? bias[j] : 0;
+            base2[c] = (colsum[c] + (uint32_t)bj) << 1;
+            if (out8) {
+                fast &= shift[j] <= 0 && bj < (1 << 29) && bj > -(1 << 29);
+                mul[c] = mult[j];
+                right[c] = -shift[j];
+                half1[c] = right[c] >= 1 ? (int32_t)((uint32_t)1 << (right[c] - 1)) : 0;
             }
         }
-        for (int32_t i = 0; i < m; i++) {
-            const int8_t *p = a + (size_t)i * (size_t)k;
-            const uint32_t *e = buf;
-            int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (int32_t q = 0; q < quads; q++) {
-                uint32_t w = ld32(p);
-                p += 4;
-                uint32_t x02 = __sxtab16(ao2, w);
-                uint32_t x13 = sxtab16_ror8(ao2, w);
-                s0 = __smlad(x02, e[0], s0);
-                s0 = __smlad(x13, e[1], s0);
-                s1 = __smlad(x02, e[2], s1);
-                s1 = __smlad(x13, e[3], s1);
-                s2 = __smlad(x02, e[4], s2);
-                s2 = __smlad(x13, e[5], s2);
-                s3 = __smlad(x02, e[6], s3);
-                s3 = __smlad(x13, e[7], s3);
-                e += 2 * UL_COLS;
+        const int full = act_min == -128 && act_max == 127;
+        for (int32_t i0 = 0; i0 < m; i0 += UL_RB) {
+            const int32_t rows = m - i0 < UL_RB ? m - i0 : UL_RB;
+            for (int32_t r = 0; r < rows; r++) {
+                const int8_t *q = a + (size_t)(i0 + r) * (size_t)k;
+                const uint32_t *e = buf;
+                int32_t *sr = sbuf[r];
+                mac4(q, e, (uint32_t)quads, sr);
+                q += 4 * quads;
+                e += 2 * UL_COLS * quads;
+                if (rest) {
+                    mac4x4(tail32(q, rest), e, sr);
+                }
             }
-            if (rest) {
-                uint32_t w = tail32(p, rest);
-                uint32_t x02 = __sxtab16(ao2, w);
-                uint32_t x13 = sxtab16_ror8(ao2, w);
-                s0 = __smlad(x02, e[0], s0);
-                s0 = __smlad(x13, e[1], s0);
-                s1 = __smlad(x02, e[2], s1);
-                s1 = __smlad(x13, e[3], s1);
-                s2 = __smlad(x02, e[4], s2);
-                s2 = __smlad(x13, e[5], s2);
-                s3 = __smlad(x02, e[6], s3);
-                s3 = __smlad(x13, e[7], s3);
+            if (fast) {
+                for (int32_t c = 0; c < nc; c++) {
+                    int8_t *o = out8 + (size_t)i0 * (size_t)n + (size_t)(j0 + c);
+                    const uint32_t b2 = base2[c];
+                    const int32_t mu = mul[c], rt = right[c], h1 = half1[c];
+                    const int32_t neg = rt ? -1 : 0;   /* rounding divide only when rt >= 1 */
+                    if (full) {
+                        for (int32_t r = 0; r < rows; r++) {
+                            int32_t h = smmulr((int32_t)(((uint32_t)sbuf[r][c] << 1) + b2), mu);
+                            h = (h + h1 + ((h >> 31) & neg)) >> rt;
+                            *o = (int8_t)__ssat(__qadd(h, out_off), 8);
+                            o += n;
+                        }
+                        continue;
+                    }
+                    for (int32_t r = 0; r < rows; r++) {
+                        int32_t h = smmulr((int32_t)(((uint32_t)sbuf[r][c] << 1) + b2), mu);
+                        h = (h + h1 + ((h >> 31) & neg)) >> rt;
+                        h = __ssat(__qadd(h, out_off), 8);
+                        h = h < act_min ? act_min : (h > act_max ? act_max : h);
+                        *o = (int8_t)h;
+                        o += n;
+                    }
+                }
+                continue;
             }
-            uint32_t acc[UL_COLS] = {(uint32_t)s0, (uint32_t)s1, (uint32_t)s2, (uint32_t)s3};
-            store_block(acc, nc, j0, bias, mult, shift,
-                        out8 ? out8 + (size_t)i * (size_t)n : NULL,
-                        out32 ? out32 + (size_t)i * (size_t)n : NULL, out_off, act_min, act_max);
+            for (int32_t r = 0; r < rows; r++) {
+                uint32_t acc[UL_COLS];
+                for (int32_t c = 0; c < UL_COLS; c++) {
+                    acc[c] = (uint32_t)sbuf[r][c] + colsum[c];
+                }
+                size_t row = (size_t)(i0 + r) * (size_t)n;
+                store_block(acc, nc, j0, bias, mult, shift, out8 ? out8 + row : NULL, out32 ? out32 + row : NULL,
+                            out_off, act_min, act_max);
+            }
         }
     }
 }
