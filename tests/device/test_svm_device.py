@@ -251,3 +251,27 @@ def test_in_situ_training_fits_32k_and_does_not_grow():
     del ballast
     assert small <= 32 * 1024 and big <= 32 * 1024, (small, big)
     assert big - small <= 2048, (small, big)
+
+
+def test_loaded_models_continue_training():
+    import ulearn
+    t, rng, c = _oneclass()
+    m = t.model()
+    m.set_threshold(5)
+    m.save("oc.ulb")
+    m2 = ulearn.load("oc.ulb")
+    far = _cluster(rng, [v + 2500.0 for v in c])
+    before = m2.predict(far)
+    for _ in range(20):
+        m2.partial_fit(_cluster(rng, c))
+    assert m2.threshold == 5 and m2.meta["t"] == t.t + 20
+    normal = [m2.predict(_cluster(rng, c)) for _ in range(10)]
+    assert m2.predict(far) < min(normal), (before, normal)
+    lm = _linear_model()
+    lm.save("lin.ulb")
+    l2 = ulearn.load("lin.ulb")
+    cs = _centers(2)
+    for i in range(20):
+        l2.partial_fit(_cluster(rng, cs[i % 2]), i % 2)
+    right = sum(1 for i in range(20) if l2.predict(_cluster(rng, cs[i % 2])) == i % 2)
+    assert right >= 19

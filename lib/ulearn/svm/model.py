@@ -175,7 +175,10 @@ class _Model:
         return store.write(path, self.kind, self.meta, secs)
 
     def partial_fit(self, x, y=None):
-        """Continue training with one window's features (see ulearn.svm.train); not for kernel SVC."""
+        """Continue training with one window's int16 features `x` (class index `y` for linear models).
+
+        Linear and RFF one-class models only (ulearn.svm.train.trainer_for); arrays are updated in place.
+        """
         from ulearn.svm import train
         if self._trainer is None:
             self._trainer = train.trainer_for(self)

@@ -319,9 +319,81 @@ class OneClassTrainer(_Trainer):
         return _m.RFFOneClass(meta, "<trained on device>", arrays=arrays, spec=self.spec)
 
 
+def _adopt_norm(t, m):
+    t._mu = m.arrays[_m.TAG_NRMM]
+    t._mul = m.arrays[_m.TAG_NRMK]
+    t._sh = m.arrays[_m.TAG_NRMS]
+    t._norm = qmath.kernels(qmath.default_path())[0]
+    t.frozen = True
+    t.t = max(int(m.meta.get("t", 0)), MIN_WINDOWS)
+    t.seen = t.t
+
+
+def _copy_into(m, new, tags):
+    for tag in tags:
+        dst = m.arrays[tag]
+        src = new.arrays[tag]
+        for i in range(len(dst)):
+            dst[i] = src[i]
+    m.out_shift = new.out_shift
+    threshold = m.meta.get("threshold")
+    m.meta = new.meta
+    if threshold is not None:
+        m.meta["threshold"] = threshold
+
+
+class _Continue:
+    """partial_fit on a loaded model: a trainer started from its dequantized weights."""
+
+    def __init__(self, trainer, tags):
+        self.trainer = trainer
+        self.tags = tags
+
+    def partial_fit(self, x, y):
+        if self.tags[0] == _m.TAG_LINW:
+            self.trainer.partial_fit(x, y)
+        else:
+            self.trainer.partial_fit(x)
+
+    def update(self, m):
+        _copy_into(m, self.trainer.model(), self.tags)
+
+
 def trainer_for(m):
-    """A trainer that continues training the loaded model `m` (partial_fit on a model)."""
-    raise ValueError("continuing training of a loaded %s model is not supported: train a new model "
-                     "with ulearn.svm.train.%s" % (m.meta.get("form"),
-                                                   "LinearTrainer" if m.kind == KIND_LINEAR_SVM else
-                                                   "OneClassTrainer" if m.kind == KIND_ONECLASS_SVM else "?"))
+    """Continue training a loaded model `m` (its normalization stays fixed); used by m.partial_fit."""
+    d = m.n_features
+    if m.kind == KIND_LINEAR_SVM:
+        t = LinearTrainer(d, m.classes, lam=float(m.meta.get("lambda", 0.01)), spec=m.spec())
+        _adopt_norm(t, m)
+        w = m.arrays[_m.TAG_LINW]
+        b = m.arrays[_m.TAG_LINB]
+        ws = m.out_shift
+        for k in range(t.rows):
+            for i in range(d):
+                t._w[k * (d + 1) + i] = w[k * d + i] / (1 << ws)
+            t._w[k * (d + 1) + d] = b[k] / 2.0 ** (ws + _ZQ)
+        for i in range(len(t._w)):
+            t._avg[i] = t._w[i]
+        return _Continue(t, (_m.TAG_LINW, _m.TAG_LINB))
+    if m.kind == KIND_ONECLASS_SVM and m.meta.get("form") == "rff":
+        meta = m.meta
+        t = OneClassTrainer(d, n_rff=m.n_rff, nu=float(meta.get("nu", 0.1)), gamma=meta.get("gamma"),
+                            spec=m.spec())
+        _adopt_norm(t, m)
+        t._omega = m.arrays[_m.TAG_RFFW]
+        t._phase = m.arrays[_m.TAG_RFFB]
+        t._pshift = m.phase_shift
+        t._ph = array("i", bytes(4 * m.n_rff))
+        t._phi = array("h", bytes(2 * m.n_rff))
+        t._ctab = qmath.cos_table()
+        t._cos = qmath.kernels(qmath.default_path())[2]
+        ws = m.out_shift + _ZQ - 15
+        wq = m.arrays[_m.TAG_OCWT]
+        for i in range(m.n_rff):
+            t._w[i] = wq[i] / 2.0 ** ws
+            t._avg[i] = t._w[i]
+        t.rho = -m.arrays[_m.TAG_OCRH][0] / 2.0 ** (ws + 15)
+        t.rho_avg = t.rho
+        return _Continue(t, (_m.TAG_OCWT, _m.TAG_OCRH))
+    raise ValueError("%s: only linear and RFF one-class models continue training on the device; "
+                     "kernel SVMs are retrained on the host" % m.source)
