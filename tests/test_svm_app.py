@@ -69,3 +69,27 @@ print(json.dumps({"scores": scores}))
     with Board(fresh_board.port, timeout=120) as b:
         after = anomaly.last_json(b.exec(anomaly.DETECT, timeout=300))
     assert after["scores"] == before and len(before) == 8
+
+
+def test_eval_on_a_board_matches_the_unix_port(board_1m, tmp_path):
+    import subprocess
+    import sys
+
+    from ulearn_host.board import Board
+    from ulearn_host.board.push import push
+    with Board(board_1m.port, timeout=120) as b:
+        push(b, ["lib"], progress=False)
+    model = tmp_path / "lin.mpy"
+    cli = [sys.executable, "-m", "ulearn_host"]
+    r = subprocess.run([*cli, "train", "--model", "linear-svm", "--data", "basicmotions", "--out", str(model)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    results = []
+    for extra in ([], ["--port", board_1m.port]):
+        r = subprocess.run([*cli, "eval", str(model), "--data", "basicmotions", *extra], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    host, board = results
+    assert board["target"] == board_1m.port and host["target"] == "unix-port"
+    assert board["accuracy"] == host["accuracy"] and board["agreement"] == host["agreement"]
