@@ -113,22 +113,33 @@ def _env(backend: str) -> dict:
     import os
     env = dict(os.environ)
     env["ULEARN_BACKEND"] = backend
+    if backend == "ulab":
+        from ulearn_host.bench.nn_speed import ulab_micropython
+        exe = ulab_micropython()
+        if exe is None:
+            pytest.skip("no ulab-enabled MicroPython: build .cache/micropython-ulab/micropython (see "
+                        "docs) or set ULEARN_MICROPYTHON")
+        env["ULEARN_MICROPYTHON"] = str(exe)
     return env
 
 
-@pytest.mark.parametrize("backend", ["viper", "native"])
-def test_other_backends_equal_reference(tmp_path, vectors, backend):
+@pytest.mark.parametrize("backend", ["viper", "native", "ulab"])
+def test_other_backends_equal_reference(tmp_path, vectors, backend, monkeypatch):
     from ulearn_host.bench.nn_speed import native_path
     extra = native_path(tmp_path)
+    env = _env(backend)
+    if "ULEARN_MICROPYTHON" in env:  # unixport picks the interpreter from the process environment
+        monkeypatch.setenv("ULEARN_MICROPYTHON", env["ULEARN_MICROPYTHON"])
     probe = unixport.run(f"import sys, ulearn\nsys.modules['ulearn.backend'].select({backend!r})\nprint('OK')",
-                         check=False, env=_env("python"), path=extra)
+                         check=False, env={**_env(backend), "ULEARN_BACKEND": "python"}, path=extra)
     if "OK" not in probe.stdout:
         line = (probe.stdout + probe.stderr).strip().splitlines()
         pytest.skip(f"backend {backend} not available in MicroPython here: {line[-1] if line else '?'}")
     _write(tmp_path, vectors, mpy=False)
     labels = [v[0] for v in vectors]
     code = _device_script(labels, "ulearn.nn.load_raw(name + '.ulb')")
-    result = unixport.run(code, cwd=tmp_path, env=_env(backend), path=extra)
+    # ulab computes in float blocks it allocates per call: give it room (the others need no heap)
+    result = unixport.run(code, cwd=tmp_path, env=env, path=extra, heap="2m" if backend == "ulab" else "256k")
     _check(result.stdout, vectors, "False")
 
 
