@@ -155,3 +155,15 @@ def test_weight_scales_recovered_from_blob(trained_fan):
     xs = res.model.quantize_input(ds.X_test[:10])
     assert np.array_equal(MicroReference(to_tflite(again)).run_batch(xs),
                           MicroReference(to_tflite(res.model)).run_batch(xs))
+
+
+def test_every_layer_of_trained_models_on_real_inputs(trained_digits, trained_fan):
+    """Layer by layer (TFLite Micro keeping every tensor): real windows/images through trained models."""
+    for res, ds in (trained_digits, trained_fan):
+        micro = MicroReference(to_tflite(res.model), preserve_all_tensors=True)
+        for x in res.model.quantize_input(ds.X_test[:6]):
+            _, ours = reference.run(res.model, x, trace=True)
+            theirs = micro.run_trace(x)
+            assert len(theirs) == len(ours)
+            for layer, a, b in zip(res.model.layers, ours, theirs, strict=True):
+                assert np.array_equal(a.reshape(-1), b), f"{ds.name}: layer {layer.name} ({layer.op}) differs"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UlearnError
-from .schema import fb  # noqa: F401  (checks that tflite-micro is installed, with a clear message)
+from .schema import fb
 
 _ARENA_MIN = 512 * 1024
 
@@ -32,6 +32,10 @@ class MicroReference:
         self.input_shape = tuple(int(s) for s in details["shape"])
         self.input_dtype = details["dtype"]
         self.output_shape = tuple(int(s) for s in self._interp.get_output_details(0)["shape"])
+        self.preserve_all_tensors = preserve_all_tensors
+        model = fb.Model.GetRootAs(bytes(tflite), 0)
+        sg = model.Subgraphs(0)
+        self.op_outputs = [int(sg.Operators(i).Outputs(0)) for i in range(sg.OperatorsLength())]
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """One inference: `x` int8 of the model's input shape (without batch) -> int8 output (flat)."""
@@ -48,6 +52,16 @@ class MicroReference:
         """Inference over the first axis of `X` (int8): returns (n, outputs) int8."""
         return np.stack([self.run(x) for x in X]) if len(X) else np.zeros((0, 0), np.int8)
 
+    def run_trace(self, x: np.ndarray) -> list[np.ndarray]:
+        """One inference; returns every operator's output (flat int8), in operator order.
+
+        Needs preserve_all_tensors=True (otherwise TFLite Micro reuses intermediate buffers)."""
+        if not self.preserve_all_tensors:
+            raise UlearnError("run_trace needs MicroReference(..., preserve_all_tensors=True)")
+        self.run(x)
+        return [self.tensor(i).reshape(-1) for i in self.op_outputs]
+
     def tensor(self, index: int) -> np.ndarray:
         """The values of tensor `index` after the last run (needs preserve_all_tensors=True)."""
-        return np.array(self._interp.GetTensor(index, 0))
+        t = self._interp.GetTensor(index, 0)
+        return np.array(t["tensor_data"] if isinstance(t, dict) else t)
