@@ -19,6 +19,7 @@
 
 #define UL_COLS 4          /* output channels per block */
 #define UL_DSP_KMAX 256    /* longest K expanded on the stack (2 KB); longer K runs portable C */
+#define UL_DSP_SMALL_M 4   /* up to this many rows: no weight expansion (gemm_dsp_small) */
 #define UL_RB 32           /* rows summed before the per-channel requantization loops (512 B) */
 
 /* ---- fixed point (lib/ulearn/fixedpoint.py) ---- */
@@ -47,8 +48,28 @@ int32_t ul_requantize(int32_t acc, int32_t mult, int32_t shift) {
     return requant(acc, mult, shift);
 }
 
+#if UL_DSP
+static inline int32_t smmulr(int32_t x, int32_t y) {   /* (x*y + 2^31) >> 32 */
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(x), "r"(y));
+    return r;
+}
+#endif
+
 static inline int8_t finish(uint32_t acc, int32_t mult, int32_t shift, int32_t out_off,
                             int32_t act_min, int32_t act_max) {
+#if UL_DSP
+    /* |acc| < 2^30 and no left shift: SRDHM = SMMULR(2*acc, mult) and the rounding divide by 2^r
+       is (h + 2^(r-1) - (h < 0)) >> r (no overflow); the same integers as requant() */
+    if (shift <= 0 && acc + (1u << 30) < (1u << 31)) {
+        int32_t h = smmulr((int32_t)(acc << 1), mult), r = -shift;
+        if (r) {
+            h = (h + (int32_t)(1u << (r - 1)) + (h >> 31)) >> r;
+        }
+        h = __ssat(__qadd(h, out_off), 8);
+        return (int8_t)(h > act_max ? act_max : (h < act_min ? act_min : h));
+    }
+#endif
     int32_t h = requant((int32_t)acc, mult, shift);
     h = h > 255 ? 255 : (h < -256 ? -256 : h);   /* keeps h + out_off from overflowing; same clamp result */
     h += out_off;
@@ -347,12 +368,6 @@ static void mac4(const int8_t *p, const uint32_t *e, uint32_t quads, int32_t *s)
         : "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 
-static inline int32_t smmulr(int32_t x, int32_t y) {   /* (x*y + 2^31) >> 32 */
-    int32_t r;
-    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(x), "r"(y));
-    return r;
-}
-
 /* One k-quad of 4 expanded channels (C with intrinsics: the odd quad and the zero-padded tail). */
 static inline void mac4x4(uint32_t w, const uint32_t *e, int32_t *s) {
     uint32_t x02 = __sxtb16(w), x13 = sxtb16_ror8(w);
@@ -364,6 +379,57 @@ static inline void mac4x4(uint32_t w, const uint32_t *e, int32_t *s) {
     s[2] = __smlad(x13, e[5], s[2]);
     s[3] = __smlad(x02, e[6], s[3]);
     s[3] = __smlad(x13, e[7], s[3]);
+}
+
+/* Few rows (M <= UL_DSP_SMALL_M): expanding the weights would cost more than it saves, so each row of A
+   is expanded once (a_off added, zero padding) and every weight word is unpacked where it is used. */
+__attribute__((noinline))
+static void gemm_dsp_small(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
+                           const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n,
+                           int32_t k, int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min,
+                           int32_t act_max) {
+    uint32_t ax[(UL_DSP_KMAX / 4) * 2] __attribute__((aligned(8)));
+    const uint32_t ao2 = pack16(a_off, a_off), bo2 = pack16(b_off, b_off);
+    const int32_t quads = k >> 2, rest = k & 3;
+    for (int32_t i = 0; i < m; i++) {
+        const int8_t *ar = a + (size_t)i * (size_t)k;
+        for (int32_t q = 0; q < quads; q++) {
+            uint32_t w = ld32(ar + 4 * q);
+            ax[2 * q] = __sxtab16(ao2, w);
+            ax[2 * q + 1] = sxtab16_ror8(ao2, w);
+        }
+        if (rest) {   /* zero padding, so the weights' padding lanes may hold anything */
+            const int8_t *t = ar + 4 * quads;
+            ax[2 * quads] = pack16(t[0] + a_off, rest > 2 ? t[2] + a_off : 0);
+            ax[2 * quads + 1] = pack16(rest > 1 ? t[1] + a_off : 0, 0);
+        }
+        for (int32_t j0 = 0; j0 < n; j0 += 2) {   /* two channels a turn: no register spills */
+            const int32_t nc = n - j0 < 2 ? 1 : 2;
+            const int8_t *b0 = b + (size_t)j0 * (size_t)k;
+            const int8_t *b1 = nc == 2 ? b0 + k : b0;
+            const uint32_t *x = ax;
+            int32_t s0 = 0, s1 = 0;
+            for (int32_t q = 0; q < quads; q++, x += 2) {
+                uint32_t x02 = x[0], x13 = x[1];
+                uint32_t w0 = ld32(b0 + 4 * q), w1 = ld32(b1 + 4 * q);
+                s0 = __smlad(x02, __sxtab16(bo2, w0), s0);
+                s0 = __smlad(x13, sxtab16_ror8(bo2, w0), s0);
+                s1 = __smlad(x02, __sxtab16(bo2, w1), s1);
+                s1 = __smlad(x13, sxtab16_ror8(bo2, w1), s1);
+            }
+            if (rest) {
+                uint32_t x02 = x[0], x13 = x[1];
+                uint32_t w0 = tail32(b0 + 4 * quads, rest), w1 = tail32(b1 + 4 * quads, rest);
+                s0 = __smlad(x02, __sxtab16(bo2, w0), s0);
+                s0 = __smlad(x13, sxtab16_ror8(bo2, w0), s0);
+                s1 = __smlad(x02, __sxtab16(bo2, w1), s1);
+                s1 = __smlad(x13, sxtab16_ror8(bo2, w1), s1);
+            }
+            uint32_t acc[2] = {(uint32_t)s0, (uint32_t)s1};
+            store_block(acc, nc, j0, bias, mult, shift, out8 ? out8 + (size_t)i * (size_t)n : NULL,
+                        out32 ? out32 + (size_t)i * (size_t)n : NULL, out_off, act_min, act_max);
+        }
+    }
 }
 
 __attribute__((noinline))
@@ -486,6 +552,10 @@ static void gemm_any(const int8_t *a, const int8_t *b, const int32_t *bias, cons
                      const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n, int32_t k,
                      int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min, int32_t act_max) {
 #if UL_DSP
+    if (k <= UL_DSP_KMAX && m <= UL_DSP_SMALL_M) {
+        gemm_dsp_small(a, b, bias, mult, shift, out8, out32, m, n, k, a_off, b_off, out_off, act_min, act_max);
+        return;
+    }
     if (k <= UL_DSP_KMAX) {
         gemm_dsp(a, b, bias, mult, shift, out8, out32, m, n, k, a_off, b_off, out_off, act_min, act_max);
         return;
@@ -534,31 +604,65 @@ static int check_geometry(int32_t in_h, int32_t in_w, int32_t in_c, int32_t k_h,
     return UL_OK;
 }
 
+/* Small copies and fills inline: a native module's memcpy/memset go through the interpreter's table. */
+static inline void copy_s8(int8_t *dst, const int8_t *src, int32_t n) {
+    int32_t t = 0;
+    for (; t + 4 <= n; t += 4) {
+        uint32_t w;
+        memcpy(&w, src + t, 4);
+        memcpy(dst + t, &w, 4);
+    }
+    for (; t < n; t++) {
+        dst[t] = src[t];
+    }
+}
+
+static inline void fill_s8(int8_t *dst, int8_t v, int32_t n) {
+    uint32_t w = (uint8_t)v * 0x01010101u;
+    int32_t t = 0;
+    for (; t + 4 <= n; t += 4) {
+        memcpy(dst + t, &w, 4);
+    }
+    for (; t < n; t++) {
+        dst[t] = v;
+    }
+}
+
 static void im2col_rows(const int8_t *x, int8_t *col, int32_t in_h, int32_t in_w, int32_t in_c,
                         int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w, int32_t dil_h,
                         int32_t dil_w, int32_t pad_top, int32_t pad_left, int32_t out_w, int32_t row0,
                         int32_t rows, int32_t pad_value) {
     int8_t *p = col;
-    for (int32_t r = row0; r < row0 + rows; r++) {
-        int32_t oy = r / out_w, ox = r - oy * out_w;
+    const int8_t pad = (int8_t)pad_value;
+    int32_t oy = row0 / out_w, ox = row0 - oy * out_w;
+    for (int32_t r = 0; r < rows; r++) {
         int32_t iy0 = oy * stride_h - pad_top, ix0 = ox * stride_w - pad_left;
         for (int32_t ky = 0; ky < k_h; ky++) {
             int32_t iy = iy0 + ky * dil_h;
             if (iy < 0 || iy >= in_h) {
-                memset(p, pad_value, (size_t)k_w * (size_t)in_c);
+                fill_s8(p, pad, k_w * in_c);
                 p += (size_t)k_w * (size_t)in_c;
                 continue;
             }
             const int8_t *xrow = x + (size_t)iy * (size_t)in_w * (size_t)in_c;
-            for (int32_t kx = 0; kx < k_w; kx++) {
-                int32_t ix = ix0 + kx * dil_w;
+            int32_t ix = ix0;
+            if (dil_w == 1 && ix0 >= 0 && ix0 + k_w <= in_w) {   /* the whole kernel row is inside */
+                copy_s8(p, xrow + (size_t)ix0 * (size_t)in_c, k_w * in_c);
+                p += (size_t)k_w * (size_t)in_c;
+                continue;
+            }
+            for (int32_t kx = 0; kx < k_w; kx++, ix += dil_w) {
                 if (ix < 0 || ix >= in_w) {
-                    memset(p, pad_value, (size_t)in_c);
+                    fill_s8(p, pad, in_c);
                 } else {
-                    memcpy(p, xrow + (size_t)ix * (size_t)in_c, (size_t)in_c);
+                    copy_s8(p, xrow + (size_t)ix * (size_t)in_c, in_c);
                 }
                 p += in_c;
             }
+        }
+        if (++ox == out_w) {
+            ox = 0;
+            oy++;
         }
     }
 }
