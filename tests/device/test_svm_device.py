@@ -25,6 +25,14 @@ class _Rng:
         return math.sqrt(-2.0 * math.log(u)) * math.cos(6.283185307 * self.uniform())
 
 
+def _file(name):
+    """A path for a file this test writes: MicroPython runs in a scratch folder, CPython does not."""
+    if on_micropython:
+        return name
+    import tempfile
+    return tempfile.mkdtemp(prefix="ulearn-svm-") + "/" + name
+
+
 def _cluster(rng, center, spread=300.0, d=D):
     x = array("h", bytes(2 * d))
     for i in range(d):
@@ -102,15 +110,17 @@ def test_saved_model_reloads_with_same_decisions():
     t, rng, c = _oneclass()
     m = t.model()
     m.set_threshold(-123)
-    m.save("oc.ulb")
-    m2 = ulearn.load("oc.ulb")
+    path = _file("oc.ulb")
+    m.save(path)
+    m2 = ulearn.load(path)
     assert m2.threshold == -123
     for _ in range(10):
         x = _cluster(rng, c, spread=900.0)
         assert m.predict(x) == m2.predict(x)
     lt_m = _linear_model()
-    lt_m.save("lin.ulb")
-    l2 = ulearn.load("lin.ulb")
+    path = _file("lin.ulb")
+    lt_m.save(path)
+    l2 = ulearn.load(path)
     for _ in range(10):
         x = _cluster(rng, c, spread=900.0)
         assert lt_m.predict(x) == l2.predict(x)
@@ -258,8 +268,9 @@ def test_loaded_models_continue_training():
     t, rng, c = _oneclass()
     m = t.model()
     m.set_threshold(5)
-    m.save("oc.ulb")
-    m2 = ulearn.load("oc.ulb")
+    path = _file("oc.ulb")
+    m.save(path)
+    m2 = ulearn.load(path)
     far = _cluster(rng, [v + 2500.0 for v in c])
     before = m2.predict(far)
     for _ in range(20):
@@ -268,8 +279,9 @@ def test_loaded_models_continue_training():
     normal = [m2.predict(_cluster(rng, c)) for _ in range(10)]
     assert m2.predict(far) < min(normal), (before, normal)
     lm = _linear_model()
-    lm.save("lin.ulb")
-    l2 = ulearn.load("lin.ulb")
+    path = _file("lin.ulb")
+    lm.save(path)
+    l2 = ulearn.load(path)
     cs = _centers(2)
     for i in range(20):
         l2.partial_fit(_cluster(rng, cs[i % 2]), i % 2)
