@@ -50,7 +50,8 @@ def build(sanitize: bool = False, extra: list[str] | None = None, src: list[Path
           name: str = "ulearn_kernel") -> Path:
     """Compile the kernel (or `src`) into a shared library; returns its path (cached by content)."""
     sources = src or [KERNEL_SRC]
-    flags = ["-std=c99", "-O2", "-ftree-vectorize", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", f"-I{KERNEL_DIR}"]
+    flags = ["-std=c99", "-O2", "-ftree-vectorize", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
+             f"-I{KERNEL_DIR}"]
     flags += (SANITIZE_FLAGS if sanitize else []) + (extra or [])
     digest = hashlib.sha256(" ".join(flags).encode())
     for s in sources:

@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", type=int, default=1_000_000)
     p.add_argument("--chunk", type=int, default=50_000)
     p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--qemu-seeds", type=int, default=20,
+                   help="also run the Cortex-M4 harness (portable and DSP) on this many seeds")
     args = p.parse_args(argv)
     build(sanitize=True)
     env = sanitizer_env()
@@ -37,6 +39,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{done:>9d} cases ok ({time.time() - start:.0f} s)", flush=True)
     print(f"fuzz: {done} random cases, C kernel == numpy reference, no ASan/UBSan report "
           f"({time.time() - start:.0f} s)")
+    from . import qemu
+    reason = qemu.missing()
+    if reason:
+        print(f"Cortex-M4 cases skipped: {reason}")
+        return 0
+    for seed in range(1, args.qemu_seeds + 1):
+        for dsp in (False, True):
+            r = qemu.run_harness(dsp, seed=seed)
+            if not r.ok:
+                print(f"Cortex-M4 {'DSP' if dsp else 'portable'} FAILED on seed {seed}:\n{r.output}")
+                return 1
+    text = qemu.generate(1)
+    per_seed = text.split("cases[] = {")[1].split("};")[0].count("{") // 2   # each case: {..., {g}, ...}
+    print(f"Cortex-M4 (QEMU): {args.qemu_seeds} seeds x ~{per_seed} cases, portable and DSP paths == numpy reference")
     return 0
 
 
