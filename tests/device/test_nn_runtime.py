@@ -191,6 +191,9 @@ def test_inconsistent_layer_table_refused():
     # first record: in_c (offset 8 + 4 + 4) claims 5 channels -> shapes no longer match the plan
     with raises(BlobError, match="corrupt"):
         ulearn.load(_patched(blob, layr + 8 + 8, struct.pack("<H", 5)))
+    # first record: stride_w (byte 22 of the record) 100 -> windows beyond the input
+    with raises(BlobError, match="outside the input"):
+        ulearn.load(_patched(blob, layr + 8 + 22, struct.pack("<H", 100)))
     # first record: op code 200
     with raises(BlobError, match="unknown"):
         ulearn.load(_patched(blob, layr + 8, b"\xc8"))

@@ -62,6 +62,12 @@ def _check_layer(r, i, tensors, wlen, nch, source):
         _err(source, "%s: activation range or zero point outside int8: corrupt blob" % where)
     if min(r[_K_H:_D_W + 1]) < 1:
         _err(source, "%s: kernel, stride and dilation must be >= 1: corrupt blob" % where)
+    if op != F.OP_DENSE and op != F.OP_RESHAPE and op != F.OP_SOFTMAX:
+        # every window must touch the input (TFLite's valid/same padding guarantee it)
+        for size, out, k, st, dil, pad in ((r[_IN_H], r[_OUT_H], r[_K_H], r[12], r[14], r[16]),
+                                           (r[_IN_W], r[_OUT_W], r[_K_W], r[13], r[_D_W], r[17])):
+            if pad >= (k - 1) * dil + 1 or (out - 1) * st - pad >= size:
+                _err(source, "%s: padding/stride leave windows outside the input: corrupt blob" % where)
     k = r[_K_H] * r[_K_W]
     if op == F.OP_CONV or op == F.OP_DEPTHWISE or op == F.OP_DENSE:
         want = out_c * k * r[_IN_C] if op == F.OP_CONV else (k * out_c if op == F.OP_DEPTHWISE else out_c * n_in)
@@ -129,6 +135,8 @@ def build(self, blob, source):
     """Validate the CNN sections of `blob` (ulearn.blob.Blob) completely, then allocate the model's
     arena and arrays into `self` (a Model). Raises BlobError saying what is wrong."""
     meta = blob.meta()
+    if not isinstance(meta, dict):
+        _err(source, "META is not a JSON object: corrupt blob")
     layr = blob.section(F.TAG_LAYERS)
     wsec = blob.section(F.TAG_WEIGHTS)
     bsec = blob.section(F.TAG_BIAS)
