@@ -40,6 +40,14 @@ def measure(name: str, seed: int = 0, device_examples: int | None = None, epochs
     tflm = MicroReference(to_tflite(res.model)).run_batch(q)
     tflm_s = time.perf_counter() - t0
     ref = res.int8_outputs
+    from ..nn import reference
+    tracer = MicroReference(to_tflite(res.model), preserve_all_tensors=True)
+    same = total = 0
+    for x in q[:50]:
+        _, ours = reference.run(res.model, x, trace=True)
+        for a, b in zip(ours, tracer.run_trace(x), strict=True):
+            same += int((a.reshape(-1) == b).sum())
+            total += int(b.size)
     n_dev = len(q) if device_examples is None else min(device_examples, len(q))
     dev, heap, backend = cnn.run_unixport(blob, q[:n_dev], ref.shape[1])
     payload, header = blob_split(blob)
@@ -53,6 +61,7 @@ def measure(name: str, seed: int = 0, device_examples: int | None = None, epochs
         "blob_bytes": len(blob), "payload_bytes": payload, "header_bytes": header,
         "bytes_per_param": round(payload / params, 4),
         "tflm_bit_exact": float((tflm == ref).mean()), "tflm_outputs": int(tflm.size),
+        "tflm_layers_bit_exact": same / max(1, total), "tflm_layer_values": total,
         "tflm_us_per_inference": round(1e6 * tflm_s / max(1, len(q)), 1),
         "micropython_bit_exact": float((dev == ref[:n_dev]).mean()), "micropython_examples": n_dev,
         "micropython_backend": backend, "micropython_load_heap": heap,
@@ -64,7 +73,7 @@ def run(args: argparse.Namespace) -> dict:
     quick = bool(getattr(args, "quick", False))
     results = {}
     print(f"{'dataset':<13}{'float':>8}{'int8':>8}{'delta':>8}{'target':>8}{'params':>8}{'MACs':>8}"
-          f"{'blob B':>8}{'B/param':>8}{'hdr B':>7}{'TFLM=':>7}{'MPY=':>7}{'heap':>8}")
+          f"{'blob B':>8}{'B/param':>8}{'hdr B':>7}{'TFLM=':>7}{'layers=':>8}{'MPY=':>7}{'heap':>8}")
     for name in DATASETS:
         r = measure(name, device_examples=20 if quick else None)
         results[name] = r
@@ -72,15 +81,17 @@ def run(args: argparse.Namespace) -> dict:
         print(f"{name + (' (sim)' if r['simulated'] else ''):<13}{100 * r['float_accuracy']:>7.2f}%"
               f"{100 * r['int8_accuracy']:>7.2f}%{r['delta_points']:>+8.2f}{target:>8}{r['params']:>8}"
               f"{r['macs']:>8}{r['blob_bytes']:>8}{r['bytes_per_param']:>8.3f}{r['header_bytes']:>7}"
-              f"{100 * r['tflm_bit_exact']:>6.1f}%{100 * r['micropython_bit_exact']:>6.1f}%"
+              f"{100 * r['tflm_bit_exact']:>6.1f}%{100 * r['tflm_layers_bit_exact']:>7.1f}%"
+              f"{100 * r['micropython_bit_exact']:>6.1f}%"
               f"{r['micropython_load_heap']:>8}", flush=True)
     fan = results["fan-sim"]
     print(f"fan model: {fan['params']} parameters (target <= 10500), blob payload {fan['bytes_per_param']:.3f} "
           f"bytes/parameter + {fan['header_bytes']} bytes of header/META/layer table/plan (target <= 1.1 + header)")
     print("TFLM= / MPY=: share of int8 test outputs identical to the numpy reference (TFLite Micro on every "
           "test example; the MicroPython runtime on "
-          + ", ".join(f"{r['micropython_examples']}" for r in results.values()) + " examples); heap: bytes "
-          "allocated by load + first inference in MicroPython")
+          + ", ".join(f"{r['micropython_examples']}" for r in results.values()) + " examples); layers=: every "
+          "layer's output, TFLite Micro keeping all tensors, first 50 test examples; heap: bytes allocated "
+          "(gc off) by load + first inference in MicroPython")
     worst = min(r["delta_points"] for r in results.values())
     print(f"int8 - float: worst {worst:+.2f} points (target >= -0.5)")
     return results
