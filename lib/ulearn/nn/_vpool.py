@@ -33,6 +33,35 @@ def pool(x, out, p):
     amin = int(pp[12]) - 128
     amax = int(pp[13]) - 128
     o = 0
+    if is_max and in_h == 1 and pad_left == 0 and s_w == k_w:  # 1-D, valid, non-overlapping
+        step = k_w * c
+        end = out_w * step
+        q0 = 0
+        while q0 < end:
+            q = q0
+            qe = q0 + c
+            while q < qe:
+                acc = int(px[q])
+                if acc > 127:
+                    acc -= 256
+                t = q + c
+                te = q + step
+                while t < te:
+                    v = int(px[t])
+                    if v > 127:
+                        v -= 256
+                    if v > acc:
+                        acc = v
+                    t += c
+                if acc < amin:
+                    acc = amin
+                if acc > amax:
+                    acc = amax
+                po[o] = acc & 0xFF
+                o += 1
+                q += 1
+            q0 += step
+        return
     oy = 0
     while oy < out_h:
         y0 = oy * s_h - pad_top
