@@ -62,13 +62,7 @@ for name in backend.NAMES:
         if dt > BUDGET:
             break
     res[name] = {'us': dt / reps, 'reps': reps, 'alloc_bytes_per_call': alloc, 'identical': same}
-try:
-    import micropython
-    peak = micropython.mem_peak()
-except (ImportError, AttributeError):
-    peak = None
-print('RESULT ' + json.dumps({'backends': res, 'heap_peak_bytes': peak,
-      'data_bytes': M * K + N * K + M * N + 9 * N}))
+print('RESULT ' + json.dumps({'backends': res, 'data_bytes': M * K + N * K + M * N + 9 * N}))
 """
 
 
@@ -117,16 +111,12 @@ def measure_backends(quick: bool = False) -> dict:
 
 
 def measure_qemu() -> dict:
-    """instructions/MAC of the portable and DSP paths (empty dict with a reason if QEMU is missing)."""
+    """instructions/MAC of the portable and DSP paths ({"skipped": reason} if QEMU is missing)."""
     from ..native import qemu
     reason = qemu.missing()
     if reason:
         return {"skipped": reason}
-    out = {}
-    for dsp in (False, True):
-        r = qemu.run_harness(dsp)
-        out["dsp" if dsp else "portable"] = {"checks_ok": r.ok, **{k: v["instr_per_mac"] for k, v in r.bench.items()}}
-    return out
+    return qemu.measure()
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -147,17 +137,14 @@ def run(args: argparse.Namespace) -> dict:
         target = TARGETS.get(name)
         print(f"{name:8s} {row['us'] / 1000:10.3f} ms {ratio:8.1f}x {('>=%gx' % target) if target else '':>7s} "
               f"{row['alloc_bytes_per_call']:9d} B  {row['identical']}")
-    print(f"memory: operands {res['data_bytes']} B; MicroPython heap peak over the whole run "
-          f"{res['heap_peak_bytes']} B")
+    print(f"peak RAM per call = operands {res['data_bytes']} B + the heap allocated per call (table) + "
+          "fixed scratch: viper 16 B (module level), native C stack <= 3 KB on the Cortex-M DSP path "
+          "(2 KB weight expansion + 512 B sums), 512 B elsewhere")
     q = measure_qemu()
     res["qemu_cortex_m4"] = q
     if "skipped" in q:
         print(f"QEMU Cortex-M4: skipped ({q['skipped']})")
     else:
-        print(f"{'Cortex-M4 (QEMU mps2-an386) instructions/MAC':46s} {'portable':>9s} {'DSP':>7s}")
-        for name, v in q["dsp"].items():
-            if name != "checks_ok":
-                print(f"  {name:44s} {q['portable'][name]:9.3f} {v:7.3f}")
-        print(f"  checks vs numpy reference: portable {'ok' if q['portable']['checks_ok'] else 'FAILED'}, "
-              f"DSP {'ok' if q['dsp']['checks_ok'] else 'FAILED'}; target DSP <= 1.0")
+        from ..native import qemu
+        qemu.print_table(q)
     return res
