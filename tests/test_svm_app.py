@@ -22,13 +22,13 @@ def test_basicmotions_learn_then_detect_in_a_fresh_process():
 def test_too_few_windows_is_a_clear_error(tmp_path):
     anomaly.prepare("basicmotions", tmp_path)
     with pytest.raises(MicroPythonError, match="too few windows to train: 3 collected"):
-        unixport.run(anomaly.LEARN.format(epochs=2, n_rff=16, n=3), cwd=tmp_path)
+        unixport.run(anomaly.LEARN.format(epochs=2, n_rff=16, n=3, gamma=0.1), cwd=tmp_path)
     assert not (tmp_path / "anomaly.ulb").exists()
 
 
 def test_model_for_another_spec_is_refused(tmp_path):
     anomaly.prepare("basicmotions", tmp_path)
-    unixport.run(anomaly.LEARN.format(epochs=2, n_rff=16, n=20), cwd=tmp_path)
+    unixport.run(anomaly.LEARN.format(epochs=2, n_rff=16, n=20, gamma=0.1), cwd=tmp_path)
     spec = json.loads((tmp_path / "spec.json").read_text())
     spec["features"] = ["std", "ptp", "rms", "centroid"]          # same size, other pipeline
     (tmp_path / "spec.json").write_text(json.dumps(spec))
@@ -57,7 +57,7 @@ def test_model_survives_a_reset_of_the_virtual_board(board_1m, tmp_path):
     from ulearn_host.board import Board
     fresh_board = board_1m
     anomaly.prepare("basicmotions", tmp_path)
-    learn = anomaly.LEARN.format(epochs=3, n_rff=32, n=20) + """
+    learn = anomaly.LEARN.format(epochs=3, n_rff=32, n=20, gamma=0.1) + """
 scores = []
 d.detect(WindowFile('test.bin', spec), quiet=True, report=lambda i, s, bad: scores.append(s))
 print(json.dumps({"scores": scores}))

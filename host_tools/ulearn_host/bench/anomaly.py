@@ -20,8 +20,9 @@ from ..data import load_dataset
 from ..train.svm import feature_spec
 
 DEMOS = {
-    "basicmotions": {"normal": ["standing", "walking"], "flag": ["running", "badminton"], "epochs": 10},
-    "fan-sim": {"normal": ["on"], "flag": ["clogged", "friction"], "epochs": 3},
+    "basicmotions": {"normal": ["standing", "walking"], "flag": ["running", "badminton"], "epochs": 10,
+                     "gamma": 0.1},
+    "fan-sim": {"normal": ["on"], "flag": ["clogged", "friction"], "epochs": 3, "gamma": 0.5},
 }
 
 LEARN = """
@@ -29,7 +30,7 @@ import json
 from anomaly_detector.main import Detector, WindowFile
 from ulearn.features.spec import FeatureSpec
 spec = FeatureSpec(json.loads(open('spec.json').read()))
-d = Detector(spec, epochs={epochs}, n_rff={n_rff})
+d = Detector(spec, epochs={epochs}, n_rff={n_rff}, gamma={gamma})
 d.learn(WindowFile('normal.bin', spec), n={n})
 print(json.dumps({{"threshold": d.model.threshold}}))
 """
@@ -51,7 +52,7 @@ def prepare(dataset: str, folder: Path, seed: int = 0) -> dict:
     """Write spec.json, normal.bin (training windows of the normal classes) and test.bin to `folder`."""
     demo = DEMOS[dataset]
     ds = load_dataset(dataset, seed=seed)
-    spec = feature_spec(ds, "ocsvm")
+    spec = feature_spec(ds, "insitu")
     normal = [ds.classes.index(c) for c in demo["normal"]]
     Xn = ds.X[np.isin(ds.y, normal)]
     (folder / "spec.json").write_text(json.dumps(spec.to_dict()))
@@ -82,7 +83,8 @@ def run_demo(dataset: str, n_rff: int = 64, compiled: bool = True, env: dict | N
         folder = Path(tmp)
         info = prepare(dataset, folder)
         epochs = DEMOS[dataset]["epochs"]
-        learn = unixport.run(LEARN.format(epochs=epochs, n_rff=n_rff, n=info["n"]), cwd=folder,
+        learn = unixport.run(LEARN.format(epochs=epochs, n_rff=n_rff, n=info["n"], gamma=DEMOS[dataset]["gamma"]),
+                             cwd=folder,
                              compiled=compiled, env=env, timeout=600).stdout
         det = last_json(unixport.run(DETECT, cwd=folder, compiled=compiled, env=env, timeout=600).stdout)
         out = rates(info, det["scores"], det["threshold"])

@@ -24,16 +24,20 @@ from ..svm.run import run_model
 
 ANOMALY_FEATURES = ("std", "rms", "ptp", "centroid")
 FULL_FEATURES = ("mean", "std", "rms", "ptp", "kurt", "zcr", "dom", "centroid", "band")
-# dataset -> model family -> make_spec keyword arguments (unknown datasets use the "default" row)
+# dataset -> model family -> make_spec keyword arguments (unknown datasets use the "default" row);
+# "insitu" is the spec of the anomaly_detector demo (one-class SVM trained on the device)
 FEATURE_SETS: dict[str, dict[str, dict]] = {
-    "basicmotions": {"supervised": {}, "ocsvm": {"features": ANOMALY_FEATURES}},
+    "basicmotions": {"supervised": {}, "ocsvm": {"features": ANOMALY_FEATURES},
+                     "insitu": {"features": ANOMALY_FEATURES}},
     "fan-sim": {"supervised": {"features": FULL_FEATURES, "bands_hz": [1, 10, 25, 50, 100], "magnitude": 3},
-                "ocsvm": {"features": FULL_FEATURES, "bands_hz": [1, 10, 25, 50, 100], "magnitude": 3}},
-    "default": {"supervised": {}, "ocsvm": {"features": ANOMALY_FEATURES}},
+                "ocsvm": {"features": FULL_FEATURES, "bands_hz": [1, 10, 25, 50, 100], "magnitude": 3},
+                "insitu": {"features": ("mean", "std", "centroid", "band"),
+                           "bands_hz": [1, 5, 10, 20, 35, 50, 75, 100], "magnitude": 3}},
+    "default": {"supervised": {}, "ocsvm": {"features": ANOMALY_FEATURES}, "insitu": {"features": ANOMALY_FEATURES}},
 }
 DEFAULT_NORMAL = {"basicmotions": "standing,walking", "fan-sim": "on"}
 OC_NU = 0.1
-OC_GAMMA = 0.1       # times 1/n_features (features are standardized)
+OC_GAMMA = {"default": 0.1}   # times 1/n_features (features are standardized); per dataset if needed
 THRESHOLD_KEEP = 8   # the device keeps this many lowest training scores
 
 
@@ -82,7 +86,8 @@ def fit(ds, model: str, normal: str | None = None, seed: int = 0) -> tuple[bytes
             raise UlearnError(f"only {len(Fn)} normal training windows: need at least 8")
         norm = E.Normalizer.fit(Fn)
         z = E.standardized(Fn, norm)
-        clf = OneClassSVM(nu=OC_NU, gamma=OC_GAMMA / spec.n_features).fit(z)
+        gamma = OC_GAMMA.get(ds.name, OC_GAMMA["default"])
+        clf = OneClassSVM(nu=OC_NU, gamma=gamma / spec.n_features).fit(z)
         names = [ds.classes[i] for i in idx]
         blob, twin = E.export_ocsvm(clf, norm, spec.to_dict(), names)
         thr = threshold_from_scores(clf.decision_function(z))
