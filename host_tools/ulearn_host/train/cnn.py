@@ -541,7 +541,11 @@ def evaluate(args: argparse.Namespace, blob: bytes) -> dict:
     from ..tflite.micro import MicroReference
     from ..tflite.writer import to_tflite
     model = model_from_blob(blob)
-    ds = load_dataset(args.data, seed=getattr(args, "seed", 0))
+    pt = Path(args.model).with_suffix(".pt")
+    net, ck = load_float(pt) if pt.exists() else (None, {})
+    # the split seed the model was trained with (an .npz without a test split is split by seed)
+    seed = getattr(args, "seed", None)
+    ds = load_dataset(args.data, seed=int(ck.get("seed", 0) if seed is None else seed))
     X, y = ds.X_test, ds.y_test
     if getattr(args, "limit", None):
         X, y = X[:args.limit], y[:args.limit]
@@ -553,9 +557,7 @@ def evaluate(args: argparse.Namespace, blob: bytes) -> dict:
     n_out = ref.shape[1]
     result: dict[str, Any] = {"n": len(X), "accuracy": round(float((ref.argmax(1) == y).mean()), 6),
                               "float_accuracy": None, "params": model.params(), "blob_bytes": len(blob)}
-    pt = Path(args.model).with_suffix(".pt")
-    if pt.exists():
-        net, _ = load_float(pt)
+    if net is not None and tuple(net.input_shape) == tuple(model.input_shape):
         result["float_accuracy"] = round(float((net.predict_proba(X).argmax(1) == y).mean()), 6)
     tflm = MicroReference(to_tflite(with_weight_scales(model))).run_batch(q)
     checks = {"tflite_micro": bool(np.array_equal(tflm, ref))}
