@@ -93,3 +93,10 @@ def test_eval_on_a_board_matches_the_unix_port(board_1m, tmp_path):
     host, board = results
     assert board["target"] == board_1m.port and host["target"] == "unix-port"
     assert board["accuracy"] == host["accuracy"] and board["agreement"] == host["agreement"]
+
+
+def test_fan_sim_learn_then_detect():
+    res = anomaly.run_demo("fan-sim")
+    assert res["simulated"]
+    assert res["detection_rate"] >= 0.8, res                   # clogged, friction
+    assert res["false_alarm_rate"] <= 0.1, res
