@@ -50,6 +50,14 @@ def test_train_eval_quantize_npz(tmp_path, capsys):
     assert res["accuracy"] >= 0.9 and res["float_accuracy"] >= 0.9
     assert res["blob_bytes"] <= 1.1 * res["params"] + 2500
     assert 0 < res["peak_heap"] < 64 * 1024
+    # the .tflite written beside the blob is the same model: bit-exact on the test windows
+    from ulearn_host.nn import reference
+    from ulearn_host.tflite.micro import MicroReference
+    from ulearn_host.train import cnn
+    model = cnn.model_from_blob(out.with_suffix(".ulb").read_bytes())
+    q = model.quantize_input(load_dataset(data).X_test)
+    assert np.array_equal(MicroReference(out.with_suffix(".tflite").read_bytes()).run_batch(q),
+                          reference.run_batch(model, q).reshape(len(q), -1))
     rep = json.loads(_main(["quantize", str(out.with_suffix(".pt")), "--json", "--calib", "20",
                             "--out", str(tmp_path / "q.mpy")], capsys))
     assert rep["calibration"] == 20 and abs(rep["int8_accuracy"] - res["accuracy"]) <= 0.2
