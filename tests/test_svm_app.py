@@ -100,3 +100,34 @@ def test_fan_sim_learn_then_detect():
     assert res["simulated"]
     assert res["detection_rate"] >= 0.8, res                   # clogged, friction
     assert res["false_alarm_rate"] <= 0.1, res
+
+
+LIVE = """
+import json
+from anomaly_detector.main import main
+prof = {prof!r}
+spec = {{"version": 1, "window": 64, "axes": 3, "rate_hz": 200.0, "hop": 32, "nfft": 64,
+         "features": ["mean", "std", "ptp", "centroid", "band"], "bands": [[1, 8], [8, 33]], "magnitude": 3}}
+learned = main("learn", spec=spec, n=10, profile=prof)
+found = main("detect", spec=None, seconds=1.5, profile=prof)
+print(json.dumps({{"learned": learned, "found": found}}))
+"""
+
+
+def test_live_learn_and_detect_on_the_simulated_lis3dh(tmp_path):
+    """The app on the unix board profile: the real LIS3DH driver on the simulated chip, in real time."""
+    import os
+    import subprocess
+
+    from ulearn_host import boards
+    prof = boards.load("unix")
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ":".join(str(p) for p in unixport.device_path(False, boards.device_sim_path()))
+    out = subprocess.run([unixport.micropython_exe(), "-X", "heapsize=256k", "-c", LIVE.format(prof=prof)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    res = anomaly.last_json(out.stdout)
+    assert res["learned"]["mode"] == "learn" and res["learned"]["threshold"] is not None
+    assert res["found"]["mode"] == "detect" and res["found"]["windows"] >= 5
+    assert "anomaly_detector: trained on 10 windows" in out.stdout
+    assert (tmp_path / "anomaly.ulb").exists() and not (tmp_path / "anomaly.feat").exists()

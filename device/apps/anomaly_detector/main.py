@@ -1,6 +1,8 @@
 """anomaly_detector: collect normal windows, train a one-class SVM on the device, flag anomalies.
 
-    from anomaly_detector.main import Detector, WindowFile, Replay
+    from anomaly_detector.main import main, Detector, WindowFile, Replay, Live
+    main("learn", spec="anomaly_spec.json", n=40)        # on a board: live sensor of board.json
+    main("detect", spec=None, seconds=60)                # prints one status line per window
     d = Detector(spec)                                   # a ulearn.features FeatureSpec (or its dict)
     d.learn(WindowFile("normal.bin", spec), n=40)        # learn mode: collect, train in situ, save
     d.detect(WindowFile("live.bin", spec))               # detect mode: score and flag every window
@@ -14,9 +16,10 @@ calibration pass sets the threshold from the training scores: with s_k the k-th 
 is saved atomically (ulearn.svm.store) and reloaded by detect mode after a reset.
 
 Status lines on the REPL start with ``anomaly_detector:``. Sources give windows of int16 counts:
-``WindowFile`` (consecutive T*C windows in a file) and ``Replay`` (a recording of interleaved
-samples, windowed with the spec's hop by ulearn.features.window.Windower). Any object with
-`next() -> bool`, `buf` and `offset()` works, e.g. a live sensor adapter.
+``WindowFile`` (consecutive T*C windows in a file), ``Replay`` (a recording of interleaved
+samples, windowed with the spec's hop by ulearn.features.window.Windower) and ``Live`` (the
+sensor of the board profile, through ulearn.sensors). Any object with `next() -> bool`, `buf` and
+`offset()` works.
 """
 
 import os
@@ -79,6 +82,54 @@ class Replay:
 
     def offset(self):
         return self._w.offset()
+
+
+class Live:
+    """Windows from the sensor of a board profile (dict or JSON path), for `seconds` (None: forever).
+
+    Samples go through the sensor layer (Sampler -> Ring -> Windows, with the spec's hop); the
+    sensor must deliver the spec's number of axes, as int16 counts.
+    """
+
+    def __init__(self, spec, profile="board.json", seconds=None):
+        import json
+        import time
+        from data_logger.main import open_sensor
+        from ulearn.sensors.ring import Ring, Windows
+        from ulearn.sensors.sampler import Sampler
+        if isinstance(profile, str):
+            try:
+                with open(profile) as f:
+                    profile = json.load(f)
+            except OSError:
+                raise OSError("no board profile at %r: run `ulearn push --board NAME`" % profile) from None
+        self.sensor = open_sensor(profile)
+        if self.sensor.channels != spec.axes:
+            raise ValueError("the feature spec wants %d axes, the sensor gives %d" % (spec.axes, self.sensor.channels))
+        ring = Ring(max(4 * spec.window, 4 * self.sensor.max_burst), spec.axes)
+        self.windows = Windows(ring, spec.window, spec.hop)
+        self.sampler = Sampler(self.sensor, ring)
+        self.buf = array("h", bytes(2 * spec.window * spec.axes))
+        self._time = time
+        self._ms = None if seconds is None else int(seconds * 1000)
+        self._t0 = None
+
+    def next(self):
+        """Wait for the next window (polling the sensor); False once `seconds` have passed."""
+        t = self._time
+        if self._t0 is None:
+            self._t0 = t.ticks_ms()
+            self.sampler.start()
+        while self.windows.take(self.buf) < 0:
+            if self._ms is not None and t.ticks_diff(t.ticks_ms(), self._t0) > self._ms:
+                self.sampler.stop()
+                return False
+            if not self.sampler.poll():
+                t.sleep_ms(1)
+        return True
+
+    def offset(self):
+        return 0
 
 
 class Detector:
@@ -216,3 +267,30 @@ class Detector:
             os.remove(self.feat_path)
         except OSError:
             pass
+
+
+def main(mode="detect", spec="anomaly_spec.json", n=40, seconds=None, profile="board.json", replay=None,
+         model_path="anomaly.ulb", quiet=False):
+    """Run the app: `mode` "learn" (collect `n` normal windows, train, save) or "detect" (score windows
+    for `seconds`, None = forever). Windows come from `replay` (a sample recording) when given, else
+    from the live sensor of `profile`. `spec` is a FeatureSpec, its dict or a JSON file; in detect
+    mode the model's own spec is used when `spec` is None. Returns the status dict.
+    """
+    import json
+    if spec is None:
+        spec = ulearn.load(model_path).spec()
+    elif isinstance(spec, str):
+        with open(spec) as f:
+            spec = FeatureSpec(json.load(f))
+    elif not isinstance(spec, FeatureSpec):
+        spec = FeatureSpec(spec)
+    source = Replay(replay, spec) if replay else Live(spec, profile, seconds if mode == "detect" else None)
+    d = Detector(spec, model_path=model_path)
+    if mode == "learn":
+        d.learn(source, n)
+        d.forget()
+    elif mode == "detect":
+        d.detect(source, quiet=quiet)
+    else:
+        raise ValueError("mode %r: use 'learn' or 'detect'" % (mode,))
+    return d.status()
