@@ -1,7 +1,8 @@
 """Save a model trained on the device: the blob layout of ``ulearn.blob``, written aside and renamed.
 
-The bytes are exactly what ``ulearn_host.blob.write_blob`` would produce for the same sections (a
-test compares them), streamed section by section so saving needs no copy of the model in RAM.
+The layout is the one ``ulearn_host.blob.write_blob`` produces (header, table, 4-byte aligned
+sections, CRC32; tests/test_svm_export.py reads a device-saved blob on the host and compares the
+sections); it is streamed section by section, so saving needs no copy of the model in RAM.
 A failed write (flash full, removed card) deletes the temporary file and raises SaveError; the
 model already at `path` is untouched, because it is only replaced by a rename after a complete,
 flushed write. On FAT, where rename cannot replace a file, the old file is removed just before the
