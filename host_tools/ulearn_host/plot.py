@@ -106,7 +106,7 @@ def plot_signals(ds: Dataset, classes: Sequence[str] | None = None, index: int =
     fig = _figure(interactive, 10, 2.0 * len(ids) + 0.8)
     axes = fig.subplots(len(ids), 1, sharex=True, squeeze=False)[:, 0]
     t = np.arange(ds.X.shape[1]) / (ds.rate_hz or 1.0)
-    for ax, k in zip(axes, ids):
+    for ax, k in zip(axes, ids, strict=True):
         examples = ds.X[ds.y == k]
         if index >= len(examples):
             raise UlearnError(f"{ds.name}: class {ds.classes[k]} has only {len(examples)} training examples")
@@ -377,7 +377,7 @@ def plot_layers(layers: Sequence[dict], title: str = "per-layer cost", interacti
     fig = _figure(interactive, 5.0 * len(panels) + 2.0, 0.45 * n + 1.6)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     y = np.arange(n)
-    for ax, (keys, what) in zip(axes, panels):
+    for ax, (keys, what) in zip(axes, panels, strict=True):
         h = 0.8 / len(keys)
         unit = ""
         for j, k in enumerate(keys):

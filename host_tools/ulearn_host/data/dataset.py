@@ -62,7 +62,7 @@ class Dataset:
         """Examples per class name in the "train" or "test" split."""
         y = self.y if split == "train" else self.y_test
         counts = np.bincount(y, minlength=self.n_classes)
-        return {c: int(k) for c, k in zip(self.classes, counts)}
+        return {c: int(k) for c, k in zip(self.classes, counts, strict=True)}
 
     def summary(self) -> str:
         """A few human-readable lines: shapes, classes, counts, rate, provenance."""

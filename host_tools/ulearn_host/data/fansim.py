@@ -10,14 +10,14 @@ Model (one recording; accelerometer screwed to the fan housing, z axis vertical)
 - Rotor: a 5-blade fan. Its speed f_r wanders slowly around a nominal value drawn per recording
   (on: 15-18.5 Hz, clogged: 12.5-16 Hz, friction: 14-17.5 Hz - the ranges overlap on purpose), with a
   slow sinusoidal wobble and a band-limited random jitter; the rotor angle is the integral of f_r.
-- Imbalance: a force rotating at 1x f_r, seen in quadrature on x and y (different stiffness per
-  axis) and weakly on z. Misalignment and looseness: 2x and 3x harmonics.
-- Blade pass: 5x f_r (the blade-pass frequency, BPF, 62-93 Hz).
+- Imbalance: a force rotating at 1x f_r (0.08-0.25 m/s^2), seen in quadrature on x and y
+  (different stiffness per axis) and weakly on z. Misalignment and looseness: 2x and 3x harmonics.
+- Blade pass: 5x f_r (the blade-pass frequency, BPF, 62-93 Hz), 0.02-0.07 m/s^2.
 - Clogged (blocked intake): lower speed (the motor works harder against the restriction), a
-  stronger and unsteady blade-pass component (blades cut through disturbed flow; its amplitude
-  is modulated at 0.5-3 Hz), and low-frequency turbulence (3-12 Hz broadband).
-- Friction (dry bearing or a rubbing blade): broadband noise from 25 Hz up to 95 Hz - 1.05 f_r
-  whose amplitude is modulated once per revolution (spreading it by +-f_r), sidebands at
+  stronger and unsteady blade-pass component (0.12-0.3 m/s^2: blades cut through disturbed flow;
+  its amplitude is modulated at 0.5-3 Hz), and low-frequency turbulence (3-12 Hz broadband).
+- Friction (dry bearing or a rubbing blade): broadband noise (0.04-0.1 m/s^2 rms) from 25 Hz up
+  to 95 Hz - 1.05 f_r whose amplitude is modulated once per revolution (spreading it by +-f_r), sidebands at
   +-0.4 f_r (bearing cage frequency) around 1x and BPF, and a more irregular speed.
 - Off: no rotor; only the background every class has: a weak vibration tone from other machines in
   the building (5-60 Hz) and slow floor sway below 2 Hz.
@@ -32,8 +32,8 @@ anti-alias filter in front of the ADC would remove them, and broadband parts are
 directly in the band below Nyquist. Nothing aliases.
 
 `simulate(cls, seconds, seed)` gives one continuous recording (for replay through the sensor
-stand-in); `load(seed)` windows whole recordings (128 samples, no overlap) into a dataset whose
-train and test windows come from different recordings.
+stand-in); `load(seed)` windows many short recordings (128 samples, no overlap) into a dataset
+whose train and test windows come from different recordings (different fans).
 """
 
 from __future__ import annotations
@@ -52,14 +52,16 @@ G = 9.80665
 LSB = 0.001 * G  # 1 mg
 FULL_SCALE = 2 * G
 NOISE_RMS = 0.02
-TRAIN_RECORDINGS = 16  # per class
-TEST_RECORDINGS = 6    # per class
-RECORDING_SECONDS = 7.68  # 1536 samples = 12 windows
+TRAIN_RECORDINGS = 64  # per class: many short recordings, so models meet many fans, not many windows of few
+TEST_RECORDINGS = 24   # per class, other recordings than the training ones
+RECORDING_SECONDS = 1.92  # 384 samples = 3 windows
 PROVENANCE = ("SIMULATED fan vibration (ulearn_host.data.fansim): physics-based model of a 5-blade fan "
               "(rotor harmonics, imbalance, blade pass, clogging, bearing friction, gravity, sensor "
               "noise), 3-axis accelerometer at 200 Hz in m/s^2. Generated, not recorded.")
 
-_SPEED = {"on": (15.0, 18.5), "clogged": (12.5, 16.0), "friction": (14.0, 17.5)}
+_SPEED = {"on": (15.0, 18.5), "clogged": (12.5, 16.0), "friction": (14.0, 17.5)}  # nominal rotor Hz
+_BPF = {"on": (0.02, 0.07), "clogged": (0.12, 0.3), "friction": (0.02, 0.07)}       # blade pass, m/s^2
+_RUB = (0.04, 0.1)                                                                   # friction noise, m/s^2
 
 
 def _band_noise(rng: np.random.Generator, n: int, rate: float, lo: float, hi: float) -> np.ndarray:
@@ -128,18 +130,18 @@ def _simulate(k: int, n: int, rate: float, rng: np.random.Generator) -> np.ndarr
         if cls == "clogged":
             unsteady = 1.0 + rng.uniform(0.3, 0.6) * np.sin(2 * np.pi * rng.uniform(0.5, 3.0) * t
                                                           + rng.uniform(0, 2 * np.pi))
-            rotating(BLADES, rng.uniform(0.08, 0.22) * unsteady, rng.uniform(0, 2 * np.pi), 1.5 * kz)
+            rotating(BLADES, rng.uniform(*_BPF[cls]) * unsteady, rng.uniform(0, 2 * np.pi), 1.5 * kz)
             turb = rng.uniform(0.02, 0.06) * gain
             out += turb * np.stack([_band_noise(rng, n, rate, 3.0, 12.0) for _ in range(3)], axis=1) \
                 * np.array([1.0, ky, 0.5])
         else:
-            rotating(BLADES, rng.uniform(0.03, 0.09), rng.uniform(0, 2 * np.pi), 1.5 * kz)
+            rotating(BLADES, rng.uniform(*_BPF[cls]), rng.uniform(0, 2 * np.pi), 1.5 * kz)
         if cls == "friction":
             cage = 0.4
             for parent, pamp in ((1, imbalance), (BLADES, 0.05)):
                 for side in (-cage, cage):
                     rotating(parent + side, rng.uniform(0.25, 0.5) * pamp, rng.uniform(0, 2 * np.pi), kz)
-            rub = rng.uniform(0.03, 0.08) * gain * (1.0 + rng.uniform(0.5, 0.9) * np.cos(phi))
+            rub = rng.uniform(*_RUB) * gain * (1.0 + rng.uniform(0.5, 0.9) * np.cos(phi))
             # The once-per-revolution modulation spreads the band by +-f_r: keep its top below fmax.
             hi_f = min(90.0, fmax - 1.05 * f_top)
             out += rub[:, None] * np.stack([_band_noise(rng, n, rate, 25.0, hi_f) for _ in range(3)], axis=1) \
@@ -190,8 +192,10 @@ def _split(seed: int, which: int, per_class: int) -> tuple[np.ndarray, np.ndarra
 def load(seed: int = 0) -> Dataset:
     """The SIMULATED fan dataset: (n, 128, 3) float32 windows in m/s^2 at 200 Hz, labels 0..3.
 
-    16 recordings per class for training and 6 other recordings per class for testing, each
-    7.68 s cut into 12 windows: 768 train and 288 test windows. Deterministic given `seed`.
+    64 recordings per class for training and 24 other recordings per class for testing, each
+    1.92 s cut into 3 windows: 768 train and 288 test windows. Every recording draws its own fan
+    (speed, mounting, amplitudes), so the test accuracy is what a model does on fans it has not
+    met. Deterministic given `seed`.
     """
     X, y = _split(seed, 0, TRAIN_RECORDINGS)
     X_te, y_te = _split(seed, 1, TEST_RECORDINGS)
