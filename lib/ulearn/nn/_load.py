@@ -1,14 +1,12 @@
-"""Loading a CNN blob: every check, then the one allocation step (ulearn.nn.model imports this for
-the load and releases it afterwards, so its bytecode does not stay in the heap)."""
+"""Loading a CNN blob, part 1: every check before anything is allocated (ulearn.nn.model imports
+this for the load and releases it before ulearn.nn._alloc allocates, so its bytecode is not in the
+heap together with the model's buffers)."""
 
 import struct
 import sys
-from array import array
 
 from ulearn.blob import BlobError
 from ulearn.nn import format as F
-from ulearn.nn.layers import softmax_table
-from ulearn.nn.model import int8_array
 
 backend = sys.modules["ulearn.backend"]
 
@@ -18,7 +16,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-_DW_MAX = const(8192)  # largest expanded depthwise weights (bytes) run through the backend's conv
+_DW_MAX = F.DW_EXPAND_MAX
 _LAYER_OVERHEAD = const(400)  # heap bytes per layer: record tuple, memoryviews (estimate)
 # fields of a layer record (struct.unpack_from(F.LAYER_FORMAT, ...)); predict indexes them directly
 _OP = const(0)
@@ -85,55 +83,14 @@ def _check_layer(r, i, tensors, wlen, nch, source):
         _err(source, "%s: bad softmax parameters: corrupt blob" % where)
 
 
-def _signed_weights(mv):
-    """`mv` as an int8-reading buffer: a cast (CPython), itself when already signed, else a copy."""
-    if hasattr(mv, "cast") and hasattr(mv, "format"):  # CPython memoryview
-        return mv.cast("b") if mv.format != "b" else mv, False
-    if not len(mv):
-        return mv, False
-    for v in mv:
-        if v < 0:
-            return mv, False
-        if v > 127:
-            break
-    return array("b", mv), True  # unsigned view (bytes): one int8 copy
-
-
 def _dw_bytes(r):
     # bytes of a depthwise layer's weights expanded to a dense conv (out_c x k_h x k_w x in_c)
     return r[_OUT_C] * r[_K_H] * r[_K_W] * r[_IN_C]
 
 
-def _expand_depthwise(w, r):
-    """Depthwise weights (1, KH, KW, C*M) as dense OHWI weights, zero where c != o // M, so the
-    backend's conv_s8 computes the same sums (the zero taps add nothing)."""
-    cin, oc, k, dm = r[_IN_C], r[_OUT_C], r[_K_H] * r[_K_W], r[_DM]
-    full = int8_array(oc * k * cin)
-    for o in range(oc):
-        base = o * k * cin + o // dm
-        for t in range(k):
-            full[base + t * cin] = w[t * oc + o]
-    return full
-
-
-def _pool_params(r):
-    # the viper pooling kernel's parameters, or None where viper does not compile (CircuitPython)
-    try:
-        from ulearn.nn._vpool import pool_params
-    except (ImportError, SyntaxError, ValueError, AttributeError):  # no viper on this port
-        return None
-    return pool_params(r[0] == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
-                       r[16], r[17], r[2], r[3])
-
-
-def _int32s(mv, count):
-    return array("i", bytearray(mv[:4 * count]))
-
-
-
-def build(self, blob, source):
-    """Validate the CNN sections of `blob` (ulearn.blob.Blob) completely, then allocate the model's
-    arena and arrays into `self` (a Model). Raises BlobError saying what is wrong."""
+def check(self, blob, source):
+    """Validate the CNN sections of `blob` (ulearn.blob.Blob) completely and set the model's plain
+    attributes on `self`; returns what ulearn.nn._alloc needs. Raises BlobError saying what is wrong."""
     meta = blob.meta()
     if not isinstance(meta, dict):
         _err(source, "META is not a JSON object: corrupt blob")
@@ -219,61 +176,6 @@ def build(self, blob, source):
                 break
             if v > 127:
                 break
-    need = total + (len(wsec) if copy_w else 0) + dw + 9 * nch + _LAYER_OVERHEAD * (count + 2)
-    try:
-        import gc
-        gc.collect()
-        free = gc.mem_free()
-    except (ImportError, AttributeError):
-        free = None
-    if free is not None and need > free:
-        _err(source, "model needs %d bytes of heap (arena %d, weights %d, quantization %d), only %d "
-             "free: use a smaller model or free memory first" % (
-                 need, total, len(wsec) if copy_w else 0, 9 * nch, free))
-    try:
-        _alloc(self, layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_off)
-    except MemoryError:
-        _err(source, "model needs about %d bytes of heap (arena %d), allocation failed: use a smaller "
-             "model or free memory first" % (need, total))
     self.arena_bytes = total
-
-def _alloc(self, layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_off):
-    w, copied = _signed_weights(wsec)
-    self._w = w
-    self.weights_copied = copied
-    wv = memoryview(w)
-    bias = _int32s(bsec, nch)
-    mult = _int32s(msec, nch)
-    shift = array("b", bytearray(ssec[:nch]))
-    self._arrays = (bias, mult, shift)
-    arena = int8_array(total)
-    self._arena = arena
-    av = memoryview(arena)
-    bufs = [av[off:off + n] for off, n in tensors]
-    self._in_view = bufs[0]
-    self._bufs = bufs
-    self._col = av[scratch_off:total]
-    bv, mv, sv = memoryview(bias), memoryview(mult), memoryview(shift)
-    for i in range(len(layers)):
-        r = layers[i]
-        op, q, n = r[_OP], r[_Q_OFF], r[_OUT_C]
-        lw = wv[r[_W_OFF]:r[_W_OFF] + r[_W_LEN]] if r[_W_LEN] else None
-        if op == F.OP_SOFTMAX:
-            table = array("i", range(256))  # one allocation; filled below
-            softmax_table(mult[q], shift[q], r[_EXTRA], table)
-            layers[i] = (op, None, None, None, None, r, table)
-        elif lw is not None:
-            full = _expand_depthwise(lw, r) if op == F.OP_DEPTHWISE and _dw_bytes(r) <= _DW_MAX else None
-            layers[i] = (op, lw, bv[q:q + n] if r[_FLAGS] & F.FLAG_BIAS else None, mv[q:q + n],
-                         sv[q:q + n], r, full)
-        elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-            layers[i] = (op, None, None, None, None, r, _pool_params(r))
-        else:
-            layers[i] = (op, None, None, None, None, r, None)
-    self._layers = layers
-    self._x_seen = None
-    self._x_float = False
-    self._out_seen = None
-    self._out_float = False
-    self._last = 0
-    self._y = bufs[-1]
+    return (layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_off,
+            total + (len(wsec) if copy_w else 0) + dw + 9 * nch + _LAYER_OVERHEAD * (count + 2), copy_w)

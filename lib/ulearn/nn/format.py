@@ -73,6 +73,10 @@ OP_NAMES = {
     OP_SOFTMAX: "softmax",
 }
 
+# largest depthwise layer (bytes of its weights expanded to a dense conv: out_c*k_h*k_w*in_c) that
+# compiled backends run through conv_s8; larger ones use the direct loops
+DW_EXPAND_MAX = const(8192)
+
 # im2col rows per block that the arena plan reserves scratch for (a backend may ask for more at
 # load; the model then grows the scratch at the end of the arena).
 COL_ROWS = const(16)

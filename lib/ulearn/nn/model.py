@@ -80,6 +80,35 @@ def int8_array(n, zero=True):
     return a
 
 
+def _release(name):
+    # forget a load-time module so its bytecode can be collected (boards keep modules in RAM)
+    sys.modules.pop("ulearn.nn." + name, None)
+    pkg = sys.modules.get("ulearn.nn")
+    if pkg is not None and name in pkg.__dict__:
+        delattr(pkg, name)
+
+
+def _reserve(plan, source):
+    # free-heap check for everything the model will allocate, then the arena (int8, one block)
+    from ulearn.blob import BlobError
+    wsec, nch, total, need, copy_w = plan[2], plan[6], plan[7], plan[9], plan[10]
+    try:
+        import gc
+        gc.collect()
+        free = gc.mem_free()
+    except (ImportError, AttributeError):
+        free = None
+    if free is not None and need > free:
+        raise BlobError("%s: model needs %d bytes of heap (arena %d, weights %d, quantization %d), only %d "
+                        "free: use a smaller model or free memory first" % (
+                            source, need, total, len(wsec) if copy_w else 0, 9 * nch, free))
+    try:
+        return int8_array(total)
+    except MemoryError:
+        raise BlobError("%s: model needs about %d bytes of heap (arena %d), allocation failed: use a "
+                        "smaller model or free memory first" % (source, need, total)) from None
+
+
 class Model:
     """An int8 CNN from a validated blob (see the module docstring)."""
 
@@ -87,12 +116,15 @@ class Model:
         """Validate `blob` (ulearn.blob.Blob of kind CNN) and allocate; BlobError if unusable."""
         from ulearn.nn import _load
         try:
-            _load.build(self, blob, source)
-        finally:  # load-time code leaves the heap with the module
-            sys.modules.pop("ulearn.nn._load", None)
-            pkg = sys.modules.get("ulearn.nn")
-            if pkg is not None and "_load" in pkg.__dict__:
-                delattr(pkg, "_load")
+            plan = _load.check(self, blob, source)
+        finally:
+            _release("_load")  # the checking code leaves the heap before the buffers are made
+        arena = _reserve(plan, source)  # the largest buffer first, into the space just freed
+        from ulearn.nn import _alloc
+        try:
+            _alloc.build(self, source, plan, arena)
+        finally:
+            _release("_alloc")
 
     # ---- inference
 
@@ -218,11 +250,11 @@ class Model:
         return {
             "kind": "cnn",
             "name": self.name,
-            "layers": [(F.OP_NAMES[L[0]], L[5][4:7], L[5][7:10]) for L in self._layers],  # (h, w, c)
+            "layers": [(F.OP_NAMES[L[0]], tuple(L[5][4:7]), tuple(L[5][7:10])) for L in self._layers],  # h,w,c
             "params": self.params,
             "macs": self.macs,
             "arena_bytes": self.arena_bytes,
-            "weight_bytes": len(self._w),
+            "weight_bytes": self.weight_bytes,
             "weights_copied": self.weights_copied,
             "backend": backend.NAME,
             "input_shape": self.input_shape,
