@@ -3,6 +3,7 @@
 #   make fuzz                                                     -> 1,000,000 cases under ASan/UBSan
 #   make bench-native                                             -> instructions/MAC on QEMU Cortex-M4
 #   make ulab-micropython MPY_DIR=... ULAB_DIR=...                -> .cache/micropython-ulab/micropython
+#   make native-firmware MPY_DIR=...                              -> .cache/micropython-native/micropython
 
 NATMOD_ARCH ?= x64
 ULAB_DIR ?= /work/ext/ulab
@@ -30,3 +31,16 @@ ulab-micropython:
 	  MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 FROZEN_MANIFEST=$(abspath $(ULAB_CACHE))/manifest.py \
 	  MPY_LIB_DIR=$(abspath $(ULAB_CACHE))/empty-lib BUILD=build-ulearn-ulab
 	cp $(MPY_DIR)/ports/unix/build-ulearn-ulab/micropython $(ULAB_CACHE)/micropython
+
+# The unix port with ulearn_native built in as a user C module (firmware binding), for its test.
+NATIVE_FW_CACHE := .cache/micropython-native
+.PHONY: native-firmware
+native-firmware:
+	@test -n "$(MPY_DIR)" || { echo "MPY_DIR not set: give a MicroPython source tree (tag v1.28.0)"; exit 2; }
+	mkdir -p $(NATIVE_FW_CACHE)/empty-lib && echo "no frozen modules" > $(NATIVE_FW_CACHE)/empty-lib/README.md
+	echo "# no frozen modules" > $(NATIVE_FW_CACHE)/manifest.py
+	$(MAKE) -C $(MPY_DIR)/mpy-cross -j2
+	$(MAKE) -C $(MPY_DIR)/ports/unix -j2 USER_C_MODULES=$(CURDIR)/device MICROPY_PY_BTREE=0 \
+	  MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 FROZEN_MANIFEST=$(abspath $(NATIVE_FW_CACHE))/manifest.py \
+	  MPY_LIB_DIR=$(abspath $(NATIVE_FW_CACHE))/empty-lib BUILD=build-ulearn-native
+	cp $(MPY_DIR)/ports/unix/build-ulearn-native/micropython $(NATIVE_FW_CACHE)/micropython
