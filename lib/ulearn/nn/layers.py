@@ -145,12 +145,17 @@ def _exp_on_negative(a):
 
 
 def _one_over_one_plus(a):
-    # gemmlowp one_over_one_plus_x_for_x_in_0_1: Q0.31 -> Q0.31
+    # gemmlowp one_over_one_plus_x_for_x_in_0_1: Q0.31 -> Q0.31 (SRDHM written out: no operand is
+    # INT32_MIN here, so only the sign of the product picks the nudge)
     s = a + INT32_MAX + (1 if a + INT32_MAX >= 0 else -1)
     half = s // 2 if s >= 0 else -((-s) // 2)
     x = _C48_17 + srdhm(half, _CNEG32_17)
     for _ in range(3):
-        x = x + _sat_shl(srdhm(x, _Q29_ONE - srdhm(half, x)), 2)
+        p = half * x
+        p = (p + 1073741824) >> 31 if p >= 0 else -((1073741823 - p) >> 31)
+        p = x * (_Q29_ONE - p)
+        p = (p + 1073741824) >> 31 if p >= 0 else -((1073741823 - p) >> 31)
+        x = x + _sat_shl(p, 2)
     return _sat_shl(x, 1)
 
 
@@ -177,9 +182,22 @@ def softmax(x, out, n, diff_min, table):
         d = top - x[i]
         if -d >= diff_min:
             total += (table[d] + 2048) >> _ACCUM_BITS  # RoundingDivideByPOT(e, 12), e >= 0
-    total = wrap32(total)
+    total = wrap32(total)  # > 0: the largest input contributes exp(0)
     clz = 0
-    while clz < 32 and not (total << clz) & 0x80000000:
+    t = total
+    if t < 0x10000:
+        t <<= 16
+        clz = 16
+    if t < 0x1000000:
+        t <<= 8
+        clz += 8
+    if t < 0x10000000:
+        t <<= 4
+        clz += 4
+    if t < 0x40000000:
+        t <<= 2
+        clz += 2
+    if t < 0x80000000:
         clz += 1
     bits = _ACCUM_BITS - clz + 23
     scale = _one_over_one_plus(wrap32(((total << clz) & 0xFFFFFFFF) - 0x80000000))
