@@ -186,6 +186,16 @@ static int32_t dot_s8(const int8_t *a, const int8_t *b, int32_t k, int32_t a_off
 
 #define UL_ROW16 256   /* rows of A up to this long are widened once (512 bytes of stack) */
 #define UL_SUMS 32     /* output channels summed before one requantization loop */
+#define UL_W16 8192    /* weights up to this many are widened once per call (16 KB of stack: hosts only) */
+
+/* sum_t a16[t] * b16[t] (k <= UL_ROW16: no overflow): a plain int16 dot product (pmaddwd) */
+static int32_t dot_s16(const int16_t *a16, const int16_t *b16, int32_t k) {
+    int32_t acc = 0;
+    for (int32_t t = 0; t < k; t++) {
+        acc += (int32_t)a16[t] * b16[t];
+    }
+    return acc;
+}
 
 /* sum_t a16[t] * (b[t] + b_off), a16 already widened with its offset (k <= UL_ROW16: no overflow) */
 static int32_t dot_s16s8(const int16_t *a16, const int8_t *b, int32_t k, int32_t b_off) {
@@ -203,6 +213,13 @@ static void gemm_portable(const int8_t *a, const int8_t *b, const int32_t *bias,
                           int32_t k, int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min,
                           int32_t act_max) {
     int16_t a16[UL_ROW16];
+    int16_t b16[UL_W16];
+    const int wide = k <= UL_ROW16 && (int64_t)n * k <= UL_W16 && m > 1;
+    if (wide) {   /* widen every weight once (b_off added) */
+        for (int32_t t = 0; t < n * k; t++) {
+            b16[t] = (int16_t)(b[t] + b_off);
+        }
+    }
     for (int32_t i = 0; i < m; i++) {
         const int8_t *ar = a + (size_t)i * (size_t)k;
         int8_t *o8 = out8 ? out8 + (size_t)i * (size_t)n : NULL;
@@ -217,7 +234,9 @@ static void gemm_portable(const int8_t *a, const int8_t *b, const int32_t *bias,
             uint32_t acc[UL_SUMS];
             for (int32_t c = 0; c < nc; c++) {
                 const int8_t *bj = b + (size_t)(j0 + c) * (size_t)k;
-                if (k <= UL_ROW16) {
+                if (wide) {
+                    acc[c] = (uint32_t)dot_s16(a16, b16 + (size_t)(j0 + c) * (size_t)k, k);
+                } else if (k <= UL_ROW16) {
                     acc[c] = (uint32_t)dot_s16s8(a16, bj, k, b_off);
                 } else {
                     acc[c] = 0;
