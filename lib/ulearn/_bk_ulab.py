@@ -5,7 +5,8 @@ magnitude <= 383*383, so K is cut into blocks (backend.exact_block) short enough
 sum stays <= 2^24: float32 represents all of those integers exactly, whatever the summation order. The
 blocks' results are added as Python integers, wrapped to int32 and requantized by the reference
 (ulearn.fixedpoint). im2col and the Q15 functions come from the viper backend when it is available.
-Allocates temporaries per call (ulab arrays): prefer `native` where it can be built.
+Allocates temporaries per call (ulab arrays of at most 16 rows of A and all of B as floats): prefer
+`native` where it can be built.
 """
 
 from ulab import numpy as np
@@ -19,44 +20,48 @@ except ImportError:
     _helpers = None
 
 
-def _matrix(buf, rows, cols, off):
-    x = np.frombuffer(buf, dtype=np.int8, count=rows * cols)
+_ROWS = 16   # rows of A converted to float at a time (bounds the temporaries)
+
+
+def _matrix(buf, start, rows, cols, off):
+    x = np.frombuffer(buf, dtype=np.int8, count=rows * cols, offset=start)
     return np.array(x, dtype=np.float).reshape((rows, cols)) + off
 
 
-def _sums(a, b, m, n, k, a_off, b_off):
-    """M x N exact sums as a list of ints (row-major)."""
-    total = [0] * (m * n)
-    if k == 0 or m == 0 or n == 0:
-        return total
-    A = _matrix(a, m, k, a_off)
-    B = _matrix(b, n, k, b_off)
-    step = _ref.exact_block(a_off, b_off)
-    k0 = 0
-    while k0 < k:
-        k1 = k0 + step if k0 + step < k else k
-        C = np.dot(A[:, k0:k1], B[:, k0:k1].transpose())
-        idx = 0
-        for v in C.flatten():
-            total[idx] += int(v)
-            idx += 1
-        k0 = k1
-    return total
-
-
 def _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0):
-    sums = _sums(a, b, m, n, k, a_off, b_off)
-    for i in range(m):
-        for j in range(n):
-            acc = sums[i * n + j] + (bias[j] if bias is not None else 0)
-            acc = wrap32(acc)
-            if mult is None:
-                out[out0 + i * n + j] = acc
-                continue
-            s = shift[j]
-            v = srdhm(sat32(acc << s), mult[j]) if s > 0 else rdbpot(srdhm(acc, mult[j]), -s)
-            v += out_off
-            out[out0 + i * n + j] = act_min if v < act_min else (act_max if v > act_max else v)
+    if m == 0 or n == 0:
+        return
+    step = _ref.exact_block(a_off, b_off)
+    B = _matrix(b, 0, n, k, b_off) if k else None
+    sums = [0] * (_ROWS * n)
+    r0 = 0
+    while r0 < m:
+        rows = m - r0 if m - r0 < _ROWS else _ROWS
+        for idx in range(rows * n):
+            sums[idx] = 0
+        if k:
+            A = _matrix(a, r0 * k, rows, k, a_off)
+            k0 = 0
+            while k0 < k:
+                k1 = k0 + step if k0 + step < k else k
+                C = np.dot(A[:, k0:k1], B[:, k0:k1].transpose())
+                idx = 0
+                for v in C.flatten():
+                    sums[idx] += int(v)
+                    idx += 1
+                k0 = k1
+        for i in range(rows):
+            o = out0 + (r0 + i) * n
+            for j in range(n):
+                acc = wrap32(sums[i * n + j] + (bias[j] if bias is not None else 0))
+                if mult is None:
+                    out[o + j] = acc
+                    continue
+                s = shift[j]
+                v = srdhm(sat32(acc << s), mult[j]) if s > 0 else rdbpot(srdhm(acc, mult[j]), -s)
+                v += out_off
+                out[o + j] = act_min if v < act_min else (act_max if v > act_max else v)
+        r0 += rows
 
 
 def gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max):
