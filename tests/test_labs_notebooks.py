@@ -71,7 +71,8 @@ def _images(outputs: list[dict]) -> int:
 
 
 def test_every_lab_is_tested():
-    tested = {"lab1_log_accelerometer.ipynb", "lab2_fft_features.ipynb", "lab5_int8_cnn.ipynb"}
+    tested = {"lab1_log_accelerometer.ipynb", "lab2_fft_features.ipynb", "lab3_svm_on_board.ipynb",
+              "lab4_anomaly_on_board.ipynb", "lab5_int8_cnn.ipynb"}
     assert {p.name for p in LABS.glob("*.ipynb")} == tested
 
 
@@ -110,3 +111,23 @@ def test_lab5_int8_cnn(lab_board, tmp_path, monkeypatch):
     assert "bit-exact with the host and TFLite Micro: True" in text
     assert _number(r"board accuracy on 48 windows: ([\d.]+)", text) > 0.8
     assert _images(outputs) >= 2
+
+
+def test_lab3_svm_on_board(lab_board, tmp_path, monkeypatch):
+    text, outputs = _execute("lab3_svm_on_board.ipynb", lab_board, tmp_path, monkeypatch)
+    for kind in ("linear-svm", "svm"):
+        m = re.search(rf"{kind}\s*: host ([\d.]+) on 288 windows \(same decision as scikit-learn: (\d+)%\); "
+                      rf"board ([\d.]+) on 48 \(agreement (\d+)%\)", text)
+        assert m, text[-3000:]
+        host, host_agree, board, board_agree = (float(g) for g in m.groups())
+        assert host > 0.85 and board > 0.8 and host_agree == board_agree == 100
+    assert _number(r"the board names the right state for ([\d.]+)%", text) > 75
+    assert _images(outputs) >= 1
+
+
+def test_lab4_anomaly_on_board(lab_board, tmp_path, monkeypatch):
+    text, outputs = _execute("lab4_anomaly_on_board.ipynb", lab_board, tmp_path, monkeypatch)
+    assert "anomaly_detector: trained on 192 windows" in text
+    assert _number(r"detection rate ([\d.]+)% of abnormal windows", text) > 70
+    assert _number(r"false alarms on ([\d.]+)% of normal windows", text) < 20
+    assert _images(outputs) >= 1
