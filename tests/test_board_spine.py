@@ -243,3 +243,26 @@ def test_push_with_board_profile_runs_the_sensor_app(tmp_path):
 def test_push_refuses_a_profile_for_another_board(virtual_board):
     assert_one_line_error(ulearn("push", "--port", virtual_board.port, "--board", "frdm-k64f"),
                           "does not match this board", "--board unix")
+
+
+def test_board_that_cannot_mount_its_flash_refuses_to_serve(tmp_path):
+    """A failed boot must never leave an interpreter serving the host's filesystem."""
+    proc = subprocess.run([sys.executable, "-m", "ulearn_host", "board", "serve", "--home", str(tmp_path / "b"),
+                           "--heap", "3k"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("ulearn: the virtual board could not mount its flash")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_relative_home_still_serves_the_flash(tmp_path, monkeypatch):
+    from conftest import VirtualBoardProcess
+    monkeypatch.chdir(tmp_path)
+    board = VirtualBoardProcess(Path("relative-home"), flash_size="256k")
+    board.home = Path("relative-home")  # as a user would type it
+    board.start()
+    try:
+        with Board(board.port) as b:
+            assert b.eval("__import__('os').getcwd()") == "/"
+            assert "etc" not in b.eval("__import__('os').listdir('/')")
+    finally:
+        board.stop()

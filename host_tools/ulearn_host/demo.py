@@ -83,8 +83,65 @@ def run_demo(port: str | None) -> None:
     print("\nulearn demo: done.", flush=True)
 
 
-# Further steps (models, apps) are appended here as functions of the port.
-DEMO_STEPS: list = []
+GRAVITY = 9.80665
+ANOMALY_SPEC = {"version": 1, "window": 64, "axes": 3, "rate_hz": 200.0, "hop": 32, "nfft": 64,
+                "features": ["mean", "std", "ptp", "centroid", "band"], "bands": [[1, 8], [8, 33]], "magnitude": 3}
+
+
+def put_fan_recording(port: str, state: str, seed: int) -> None:
+    """Make the virtual board's LIS3DH stand-in replay a SIMULATED fan in `state` (real-time, 200 Hz)."""
+    import json
+
+    from .board import Board
+    from .data.fansim import simulate
+    from .record import write_recording
+    folder = OUT / "recordings" / f"{state}-{seed}"
+    path = write_recording(simulate(state, seconds=12, seed=seed) / GRAVITY, 200.0, folder)
+    print(f"(the simulated LIS3DH now replays a SIMULATED fan: {state})", flush=True)
+    with Board(port) as board:
+        board.put(path.read_bytes(), "/recording.ulg")
+        profile = json.loads(board.get("/board.json"))
+        profile["i2c"]["recording"] = "/recording.ulg"
+        board.put(json.dumps(profile, sort_keys=True).encode(), "/board.json")
+
+
+def fan_state_cnn(port: str) -> None:
+    model = OUT / "fan.mpy"
+    step("3. train the fan-state CNN on the host (SIMULATED fan vibration, 200 Hz, 3 axes), quantize to int8")
+    ulearn("train", "--data", "fan-sim", "--model", "cnn", "--out", str(model), "--epochs", "30")
+
+    step("4. evaluate it: host reference and the board, every int8 output compared")
+    ulearn("eval", str(model), "--data", "fan-sim", "--port", port, "--limit", "48")
+
+    step("5. push the model, the apps and the board profile (Adafruit LIS3DH driver + simulated chip)")
+    ulearn("push", "--port", port, "--board", "unix", "fan_monitor", "anomaly_detector", "data_logger", str(model))
+
+    step("6. the fan monitor on the board: Adafruit driver -> simulated LIS3DH -> windows -> int8 CNN")
+    for seed, state in enumerate(("off", "on", "clogged", "friction")):
+        if not is_virtual(port):
+            break
+        put_fan_recording(port, state, seed=100 + seed)
+        ulearn("run", "--port", port, "fan_monitor", "model=fan.mpy", "seconds=2.0")
+
+
+def anomaly_in_situ(port: str) -> None:
+    if not is_virtual(port):
+        return
+    step("7. anomaly detector: learn 'normal' (fan on) by training a one-class SVM ON THE BOARD")
+    put_fan_recording(port, "on", seed=7)
+    ulearn("run", "--port", port, "anomaly_detector", "mode=learn", "n=40", f"spec={ANOMALY_SPEC!r}")
+    step("8. ... then score live windows: a healthy fan, a clogged one, one with friction")
+    for seed, state in enumerate(("on", "clogged", "friction")):
+        put_fan_recording(port, state, seed=200 + seed)
+        ulearn("run", "--port", port, "anomaly_detector", "mode=detect", "seconds=2.5", "spec=None", "quiet=True")
+
+
+def is_virtual(port: str) -> bool:
+    """The simulated-sensor steps need the virtual board (a real board has a real fan, or none)."""
+    return str(port).startswith(str(OUT))
+
+
+DEMO_STEPS = [fan_state_cnn, anomaly_in_situ]
 
 
 def main(argv: list[str] | None = None) -> int:

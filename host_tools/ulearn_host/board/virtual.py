@@ -32,42 +32,49 @@ from ..unixport import micropython_exe
 BLOCK_SIZE = 4096
 DEFAULT_FLASH = 2 * 1024 * 1024
 DEFAULT_HEAP = "256k"
+BOOT_FAILED = "ULEARN-VIRTUAL-BOARD-BOOT-FAILED"
+BOOT_OK = "ULEARN-VIRTUAL-BOARD-FLASH-MOUNTED"
 _CTRL_A, _CTRL_B, _CTRL_C, _CTRL_D = 0x01, 0x02, 0x03, 0x04
 
 # Runs in every fresh interpreter before the REPL: mount the flash image as / and chdir there.
 _BOOT = """
-import vfs, os, sys
-class _Flash:
-    def __init__(self, path, size, count):
-        self.f = open(path, "r+b")
-        self.size = size
-        self.count = count
-    def readblocks(self, block, buf, off=0):
-        self.f.seek(block * self.size + off)
-        self.f.readinto(buf)
-    def writeblocks(self, block, buf, off=0):
-        self.f.seek(block * self.size + off)
-        self.f.write(buf)
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.count
-        if op == 5:
-            return self.size
-        return 0
-_bd = _Flash({image!r}, {block_size}, {blocks})
+import sys
 try:
-    _fs = vfs.VfsLfs2(_bd)
-except OSError:
-    vfs.VfsLfs2.mkfs(_bd)
-    _fs = vfs.VfsLfs2(_bd)
-vfs.umount("/")
-vfs.mount(_fs, "/")
-os.chdir("/")
-sys.path[:] = ["", "/lib", ".frozen"]
-for _i, _d in enumerate({frozen!r}):  # firmware-provided modules (e.g. CircuitPython's module names)
-    vfs.mount(vfs.VfsPosix(_d), "/frozen%d" % _i)
-    sys.path.append("/frozen%d" % _i)
-del _bd, _fs, _Flash, vfs, os, sys
+    import vfs, os
+    class _Flash:
+        def __init__(self, path, size, count):
+            self.f = open(path, "r+b")
+            self.size = size
+            self.count = count
+        def readblocks(self, block, buf, off=0):
+            self.f.seek(block * self.size + off)
+            self.f.readinto(buf)
+        def writeblocks(self, block, buf, off=0):
+            self.f.seek(block * self.size + off)
+            self.f.write(buf)
+        def ioctl(self, op, arg):
+            if op == 4:
+                return self.count
+            if op == 5:
+                return self.size
+            return 0
+    _bd = _Flash({image!r}, {block_size}, {blocks})
+    try:
+        _fs = vfs.VfsLfs2(_bd)
+    except OSError:
+        vfs.VfsLfs2.mkfs(_bd)
+        _fs = vfs.VfsLfs2(_bd)
+    vfs.umount("/")
+    vfs.mount(_fs, "/")
+    os.chdir("/")
+    sys.path[:] = ["", "/lib", ".frozen"]
+    for _i, _d in enumerate({frozen!r}):  # firmware-provided modules (e.g. CircuitPython's module names)
+        vfs.mount(vfs.VfsPosix(_d), "/frozen%d" % _i)
+        sys.path.append("/frozen%d" % _i)
+    del _bd, _fs, _Flash, vfs, os
+    print("{ok_marker}")
+except BaseException as _e:
+    print("{marker}", repr(_e))
 """
 
 CIRCUITPYTHON_SHIMS = Path(__file__).resolve().parents[3] / "device" / "sim" / "circuitpython"
@@ -90,13 +97,17 @@ def _raw_terminal(fd: int, isig: bool = False) -> None:
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
+class VirtualBoardError(RuntimeError):
+    """The virtual board cannot run (its flash image cannot be mounted)."""
+
+
 class VirtualBoard:
     """The bridge between an outer pty (clients) and the MicroPython interpreter."""
 
     def __init__(self, home: Path, flash_size: int = DEFAULT_FLASH, heap: str = DEFAULT_HEAP,
                  link: Path | None = None, frozen: list[Path] | None = None):
         self.frozen = [str(Path(p).resolve()) for p in (frozen or [])]
-        self.home = Path(home)
+        self.home = Path(home).resolve()  # the interpreter runs inside it: paths must be absolute
         self.home.mkdir(parents=True, exist_ok=True)
         self.image = self.home / "flash.img"
         self.blocks = max(flash_size // BLOCK_SIZE, 8)
@@ -115,6 +126,7 @@ class VirtualBoard:
         self.executing = False  # raw REPL: between the host's Ctrl-D and the board's final "\x04>"
         self._tail = b""
         self.restarts = 0
+        self.error: str | None = None
         self._running = True
 
     def _ensure_image(self) -> None:
@@ -132,7 +144,8 @@ class VirtualBoard:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
         boot = _BOOT.format(image=str(self.image), block_size=BLOCK_SIZE, blocks=self.blocks,
-                            frozen=self.frozen)
+                            frozen=self.frozen, marker=BOOT_FAILED,
+                            ok_marker=BOOT_OK)
         env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
         self.proc = subprocess.Popen([micropython_exe(), "-X", f"heapsize={self.heap}", "-i", "-c", boot],
                                      stdin=slave, stdout=slave, stderr=slave, cwd=self.home, env=env,
@@ -157,6 +170,15 @@ class VirtualBoard:
             os.close(self.inner_master)
         self._spawn()
         banner = self._read_until_prompt()
+        if BOOT_OK.encode() not in banner:
+            # Never let an interpreter that is not on the flash serve: it would see the host's files.
+            # (Under -i, sys.exit() in the boot code would not stop it, so the bridge does.)
+            if self.proc and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._running = False
+            detail = (banner.decode(errors="replace").split(BOOT_FAILED)[-1].strip() or "no answer").splitlines()[0]
+            raise VirtualBoardError(f"the virtual board could not mount its flash {self.image}: {detail}")
         self.restarts += 1
         self.executing = False
         if announce:
@@ -195,9 +217,18 @@ class VirtualBoard:
     def _interpreter_gone(self) -> bool:
         return self.proc is None or self.proc.poll() is not None
 
-    def serve(self) -> None:
-        """Run the bridge until stop() or SIGTERM/SIGINT."""
+    def boot(self) -> None:
+        """Start the first interpreter; VirtualBoardError if it cannot mount the flash."""
         self._restart(announce=False)
+
+    def serve(self) -> None:
+        """Run the bridge until stop() or SIGTERM/SIGINT (boot() first). Errors land in `self.error`."""
+        try:
+            self._serve()
+        except VirtualBoardError as e:
+            self.error = str(e)
+
+    def _serve(self) -> None:
         while self._running:
             try:
                 ready, _, _ = select.select([self.outer_master, self.inner_master], [], [], 0.2)
@@ -306,6 +337,13 @@ def serve_many(homes: list[Path], flash_size: int, heap: str, links: list[Path |
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    try:
+        for b in boards:
+            b.boot()
+    except VirtualBoardError:
+        for b in boards:
+            b.close()
+        raise
     for b in boards:
         where = f"{b.link} -> {b.port}" if b.link else b.port
         print(f"virtual board: {where}  (flash {b.image}, {b.blocks * BLOCK_SIZE // 1024} KiB; heap {heap}); "
@@ -325,6 +363,9 @@ def serve_many(homes: list[Path], flash_size: int, heap: str, links: list[Path |
             b.close()
         for entry in entries:
             entry.unlink(missing_ok=True)
+    errors = [b.error for b in boards if b.error]
+    if errors:
+        raise VirtualBoardError("; ".join(errors))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -337,11 +378,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runtime", choices=["micropython", "circuitpython"], default="micropython")
     parser.add_argument("--count", type=int, default=1, help="run this many boards (homes <home>/board-N)")
     a = parser.parse_args(argv)
-    if a.count > 1:
-        homes = [a.home / f"board-{i + 1}" for i in range(a.count)]
-        serve_many(homes, a.flash_size, a.heap, [h / "tty" for h in homes], a.ready_file, a.runtime)
-    else:
-        serve(a.home, a.flash_size, a.heap, a.link, a.ready_file, a.runtime)
+    try:
+        if a.count > 1:
+            homes = [a.home / f"board-{i + 1}" for i in range(a.count)]
+            serve_many(homes, a.flash_size, a.heap, [h / "tty" for h in homes], a.ready_file, a.runtime)
+        else:
+            serve(a.home, a.flash_size, a.heap, a.link, a.ready_file, a.runtime)
+    except VirtualBoardError as e:
+        print(f"ulearn: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

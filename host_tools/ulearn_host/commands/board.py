@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..board.virtual import DEFAULT_FLASH, DEFAULT_HEAP, default_home, parse_size, serve, serve_many
+from ..board.virtual import (DEFAULT_FLASH, DEFAULT_HEAP, VirtualBoardError, default_home, parse_size, serve,
+                             serve_many)
+from ..errors import UlearnError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,10 +26,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        _serve(args)
+    except VirtualBoardError as e:
+        raise UlearnError(str(e)) from None
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> None:
     home = args.home or default_home()
     if args.count > 1:
         homes = [home / f"board-{i + 1}" for i in range(args.count)]
         serve_many(homes, args.flash_size, args.heap, [h / "tty" for h in homes], runtime=args.runtime)
     else:
         serve(home, args.flash_size, args.heap, args.link or home / "tty", runtime=args.runtime)
-    return 0

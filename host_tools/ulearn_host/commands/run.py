@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(data.decode(errors="replace").replace("\r\n", "\n"))
         sys.stdout.flush()
 
-    with Board(resolve_port(args.port)) as board:
+    # A soft reset first, as `mpremote run` does: the app starts on a clean heap.
+    with Board(resolve_port(args.port), soft_reset=True) as board:
         try:
             board.exec(code, timeout=args.timeout, on_output=echo)
         except BoardExecError as e:
