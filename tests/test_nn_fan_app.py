@@ -31,7 +31,7 @@ def test_replayed_windows_match_host_reference(tmp_path, trained):
     counts = np.clip(np.round(ds.X_test / SCALE), -32768, 32767).astype("<i2")
     (tmp_path / "fan.raw").write_bytes(counts.tobytes())
     code = ("from fan_monitor.main import main\n"
-            f"r = main('fan.mpy', replay='fan.raw', scale={SCALE!r}, hop=128, quiet=True)\n"
+            f"r = main('fan.mpy', replay='fan.raw', scale={SCALE!r}, unit='m/s^2', hop=128, quiet=True)\n"
             "print('STATES', ' '.join(s for s, c in r))\n"
             "print('CONF', ' '.join('%.4f' % c for s, c in r))\n")
     out = unixport.run(code, cwd=tmp_path).stdout
@@ -49,3 +49,14 @@ def test_replayed_windows_match_host_reference(tmp_path, trained):
           f"accuracy device {acc_device:.3f}, host {acc_host:.3f} (int8 on float windows {t.int8_accuracy:.3f})")
     assert agree >= 0.98
     assert abs(acc_device - acc_host) <= 0.02
+
+
+def test_model_records_its_input_unit_and_the_app_converts(trained):
+    """fan-sim is in m/s^2; a LIS3DH gives g: the blob says which, and the app converts."""
+    t, ds = trained
+    assert ds.units == "m/s^2" and t.model.input_unit == "m/s^2"
+    out = unixport.run("import sys\nsys.path.append('.')\nfrom fan_monitor.main import unit_factor\n"
+                       "print(unit_factor('g', 'm/s^2'), unit_factor('g', ''), unit_factor('g', 'g'))\n"
+                       "try:\n unit_factor('V', 'm/s^2')\nexcept ValueError as e:\n print('ERR', e)\n").stdout
+    assert [float(v) for v in out.splitlines()[0].split()] == pytest.approx([9.80665, 1.0, 1.0])
+    assert "ERR the model's input is in m/s^2 but the sensor gives V" in out

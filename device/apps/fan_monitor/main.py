@@ -29,13 +29,28 @@ _Q = const(16)
 _HALF = const(32768)
 _CHUNK = const(32)  # samples read per replay step
 
+# (sensor unit, model input unit) -> factor from the first to the second
+_UNITS = {("g", "m/s^2"): 9.80665, ("m/s^2", "g"): 1 / 9.80665}
+
+
+def unit_factor(sensor_unit, model_unit):
+    """Factor that turns values in `sensor_unit` into the model's input unit ('' = no conversion)."""
+    if not model_unit or not sensor_unit or sensor_unit == model_unit:
+        return 1.0
+    factor = _UNITS.get((sensor_unit, model_unit))
+    if factor is None:
+        raise ValueError("the model's input is in %s but the sensor gives %s" % (model_unit, sensor_unit))
+    return factor
+
 
 class Monitor:
     """Windows of int16 counts -> int8 model input -> (class index, confidence)."""
 
-    def __init__(self, model, scale):
-        """`model`: a loaded ulearn CNN with input (T, C); `scale`: sensor units (g) per count."""
+    def __init__(self, model, scale, unit="g"):
+        """`model`: a loaded ulearn CNN with input (T, C); `scale`: `unit`s per count (converted to the
+        model's input unit, e.g. g -> m/s^2, when the model records one)."""
         info = model.info()
+        scale = scale * unit_factor(unit, info.get("input_unit", ""))
         shape = info["input_shape"]
         if len(shape) != 2:
             raise ValueError("fan_monitor needs a model with (T, C) input, this one takes %r" % (shape,))
@@ -110,7 +125,7 @@ def run_live(model, profile, seconds=10.0, hop=None, quiet=False, scale=None):
     from data_logger.main import open_sensor
     from ulearn.sensors.sampler import Sampler
     sensor = open_sensor(profile)
-    monitor = Monitor(model, scale or sensor.scale)
+    monitor = Monitor(model, scale or sensor.scale, getattr(sensor, "unit", "g"))
     if sensor.channels != monitor.channels:
         raise ValueError("the model wants %d channels, the sensor gives %d" % (monitor.channels, sensor.channels))
     ring = Ring(max(4 * monitor.length, 4 * sensor.max_burst), sensor.channels)
@@ -126,16 +141,16 @@ def run_live(model, profile, seconds=10.0, hop=None, quiet=False, scale=None):
 
 
 def main(model="fan.mpy", replay=None, scale=None, seconds=10.0, profile="board.json", hop=None,
-         quiet=False, max_windows=None):
+         quiet=False, max_windows=None, unit="g"):
     """Load `model` (path or loaded model) and classify windows from the file `replay` or the live
     sensor of `profile` (path or dict); returns [(state, confidence), ...].
 
-    `scale`: sensor units (g) per count; replays default to 1/8192 (LIS3DH at +-4 g), live runs to
-    the sensor's own scale.
+    `scale`: `unit`s per count; replays default to 1/8192 g (LIS3DH at +-4 g), live runs to the
+    sensor's own scale and unit. Values are converted to the model's input unit (META input_unit).
     """
     m = ulearn.load(model) if isinstance(model, str) else model
     if replay is not None:
-        return run_replay(Monitor(m, scale or 1.0 / 8192), replay, hop, quiet, max_windows)
+        return run_replay(Monitor(m, scale or 1.0 / 8192, unit), replay, hop, quiet, max_windows)
     prof = profile
     if isinstance(profile, str):
         try:

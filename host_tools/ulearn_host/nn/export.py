@@ -108,6 +108,8 @@ def sections(model: Model) -> tuple[dict, dict[bytes, bytes], Plan]:
         meta["input_mean"] = [_f32(v) for v in model.input_mean]
     if model.input_std is not None:
         meta["input_std"] = [_f32(v) for v in model.input_std]
+    if model.input_unit:
+        meta["input_unit"] = model.input_unit
     secs = {
         nnfmt.TAG_LAYERS: layr,
         nnfmt.TAG_WEIGHTS: bytes(weights),
@@ -182,4 +184,4 @@ def from_blob(blob: bytes) -> Model:
     return Model(input_shape=tuple(meta["input_shape"]), input_scale=float(np.float32(meta["input_scale"])),
                  input_zero_point=meta["input_zero_point"], layers=layers, classes=list(meta["classes"]),
                  feature_spec=feature_spec, name=meta["name"], input_mean=meta.get("input_mean"),
-                 input_std=meta.get("input_std"))
+                 input_std=meta.get("input_std"), input_unit=meta.get("input_unit", ""))

@@ -196,6 +196,7 @@ class Model:
     # optional float edge before quantize_input: per input channel (last axis), x -> (x - mean) / std
     input_mean: list[float] | None = None
     input_std: list[float] | None = None
+    input_unit: str = ""  # physical unit of the float input (e.g. "m/s^2"), "" when unknown
 
     @property
     def output_shape(self) -> tuple[int, ...]:

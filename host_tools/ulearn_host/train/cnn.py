@@ -372,6 +372,7 @@ def train_dataset(ds, epochs: int | None = None, seed: int = 0, arch: list[dict]
     rng = np.random.default_rng(seed)
     calib = ds.X[rng.permutation(len(ds.X))[:max_calib]]
     model = quantize_net(net, calib, classes=list(ds.classes), name=name)
+    model.input_unit = ds.units
     out = int8_predict(model, ds.X_test)
     int8_acc = float((out.argmax(1) == ds.y_test).mean())
     return Trained(net, model, float_acc, int8_acc, time.time() - start, epochs, out)

@@ -159,6 +159,7 @@ def check(self, blob, source):
     self._in_scale = meta.get("input_scale", 1.0)
     self._in_zp = meta.get("input_zero_point", 0)
     c = self.input_shape[-1] if self.input_shape else 1
+    self._unit = meta.get("input_unit", "")
     self._mean = meta.get("input_mean") or [0.0] * c
     self._std = meta.get("input_std") or [1.0] * c
     if len(self._mean) != c or len(self._std) != c:

@@ -261,6 +261,7 @@ class Model:
             "input_scale": self._in_scale,
             "input_zero_point": self._in_zp,
             "input_mean": self._mean,
+            "input_unit": self._unit,
             "input_std": self._std,
             "output_scale": self._out_scale,
             "output_zero_point": self._out_zp,
