@@ -100,3 +100,21 @@ def test_default_architectures_fit_the_budget():
     for shape in ((100, 6), (256, 3), (64, 1)):
         assert cnn.build_net(cnn.default_arch(shape, 4), shape, 4).params() <= 10_500
     assert cnn.build_net(cnn.default_arch((8, 8, 1), 10), (8, 8, 1), 10).params() <= 10_500
+
+
+def test_dead_relu_layer_still_exports_bit_exact():
+    """A layer whose outputs are all zero on the calibration data gets a tiny but valid range."""
+    pytest.importorskip("tflite_micro", reason="needs the tflite-micro package: run `make setup`")
+    from ulearn_host.nn import reference
+    from ulearn_host.tflite.micro import MicroReference
+    from ulearn_host.tflite.writer import to_tflite
+    X, y = _small_dataset(n=30)
+    arch = [{"op": "conv1d", "filters": 3, "kernel": 3, "act": "relu"}, {"op": "flatten"},
+            {"op": "dense", "units": 3}, {"op": "softmax"}]
+    net = cnn.build_net(arch, (32, 2), 3, X.mean(axis=(0, 1)), X.std(axis=(0, 1)))
+    with torch.no_grad():
+        net.mods[0][0].bias.fill_(-100.0)  # every conv output is negative: ReLU kills them all
+    model = quantize_net(net, X)
+    assert model.layers[0].output_scale > 0
+    q = model.quantize_input(X[:5])
+    assert np.array_equal(MicroReference(to_tflite(model)).run_batch(q), reference.run_batch(model, q).reshape(5, -1))

@@ -26,6 +26,7 @@ from ..nn import ir
 
 INT8_MIN, INT8_MAX = -128, 127
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+MIN_RANGE = 1e-6  # smallest activation range (real units) a tensor is given
 CALIB_PERCENTILE = 99.99  # activation ranges: 0.01 % of calibration values may saturate at each end
 
 
@@ -60,12 +61,13 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5))
 
 
-def activation_qparams(values: np.ndarray, percentile: float = 100.0) -> tuple[float, int]:
+def activation_qparams(values: np.ndarray, percentile: float = 100.0,
+                       min_scale: float = 0.0) -> tuple[float, int]:
     """Per-tensor asymmetric int8 (scale, zero_point) covering the values' range and zero.
 
     With `percentile` < 100 the range runs from the (100 - p)-th to the p-th percentile, so a few
-    outliers do not stretch the scale (values beyond it saturate). The scale is returned as a
-    float32-representable number (as stored in `.tflite`)."""
+    outliers do not stretch the scale (values beyond it saturate); the scale is at least `min_scale`.
+    The scale is returned as a float32-representable number (as stored in `.tflite`)."""
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0 or not np.isfinite(v).all():
         raise UlearnError("calibration produced no (or non-finite) activations; check the training data")
@@ -74,9 +76,9 @@ def activation_qparams(values: np.ndarray, percentile: float = 100.0) -> tuple[f
     else:
         lo, hi = v.min(), v.max()
     lo, hi = min(0.0, float(lo)), max(0.0, float(hi))
-    if hi - lo < 1e-8:
-        hi = lo + 1e-8
-    scale = float(np.float32((hi - lo) / 255.0))
+    if hi - lo < MIN_RANGE:  # a dead (all-zero) tensor: keep the requantization factors sane
+        hi = lo + MIN_RANGE
+    scale = float(np.float32(max((hi - lo) / 255.0, min_scale)))
     zp = int(np.clip(round_half_away(INT8_MIN - lo / scale), INT8_MIN, INT8_MAX))
     return scale, zp
 
@@ -114,6 +116,20 @@ def fold_batchnorm(w: np.ndarray, b: np.ndarray | None, gamma: np.ndarray, beta:
     return w2, (b0 - np.asarray(mean, np.float64)) * k + np.asarray(beta, np.float64)
 
 
+def _min_output_scale(op: str, wq: np.ndarray, bq: np.ndarray, s_in: float, wscales: np.ndarray) -> float:
+    """Smallest output scale for which requantization cannot overflow: with a multiplier that needs a
+    left shift, TFLite computes ``acc * 2^shift`` in 32 bits, so ``|acc| * 2^shift`` must stay below
+    2^31 for every accumulator the layer can produce (bounded by sum |w| * 255 + |bias|). Only
+    degenerate (e.g. dead, all-zero) calibration ranges come near this bound."""
+    oc = len(wscales)
+    w = np.abs(wq.astype(np.int64))
+    per_out = np.moveaxis(w, 3, 0).reshape(oc, -1) if op == "depthwise_conv2d" else w.reshape(oc, -1)
+    bound = per_out.sum(axis=1) * 255 + np.abs(bq.astype(np.int64)) + 1
+    # effective = s_in * s_w / s_out < 2^30 / bound keeps 2^shift * |acc| < 2^31
+    need = float(np.float32(s_in)) * wscales.astype(np.float64) * bound / float(1 << 30)
+    return float(need.max()) * 2.0
+
+
 def quantize_layers(input_shape: tuple[int, ...], calib_input: np.ndarray, layers: list[FloatLayer],
                     classes: list[str] | None = None, name: str = "model",
                     percentile: float = CALIB_PERCENTILE) -> ir.Model:
@@ -128,17 +144,19 @@ def quantize_layers(input_shape: tuple[int, ...], calib_input: np.ndarray, layer
         if fl.op in ir.WEIGHTED_OPS:
             if fl.output is None:
                 raise UlearnError(f"layer {i} ({fl.op}) has no calibration outputs")
-            o_scale, o_zp = activation_qparams(fl.output, percentile)
             w = np.asarray(fl.weights, np.float64)
             if fl.op == "depthwise_conv2d":  # (1, KH, KW, C*M): channels last
                 wq_t, wscales = quantize_weights(np.moveaxis(w, 3, 0))
                 wq = np.moveaxis(wq_t, 0, 3)
             else:
                 wq, wscales = quantize_weights(w)
+            bq = quantize_bias(fl.bias, scale, wscales)
+            o_scale, o_zp = activation_qparams(fl.output, percentile,
+                                               min_scale=_min_output_scale(fl.op, wq, bq, scale, wscales))
             mult, shift = ir.conv_multipliers(scale, wscales, o_scale)
             act_min, act_max = ir.activation_range(fl.activation, o_scale, o_zp)
             layer = ir.Layer(**common, output_scale=o_scale, output_zero_point=o_zp,
-                             weights=np.ascontiguousarray(wq), bias=quantize_bias(fl.bias, scale, wscales),
+                             weights=np.ascontiguousarray(wq), bias=bq,
                              weight_scales=wscales, multiplier=mult, shift=shift, kernel=tuple(fl.kernel),
                              stride=tuple(fl.stride), dilation=tuple(fl.dilation), padding=fl.padding,
                              depth_multiplier=fl.depth_multiplier, act_min=act_min, act_max=act_max)
