@@ -102,7 +102,7 @@ def test_lab5_int8_cnn(lab_board, tmp_path, monkeypatch):
     text, outputs = _execute("lab5_int8_cnn.ipynb", lab_board, tmp_path, monkeypatch)
     acc_float = _number(r"accuracy on 288 test windows: float ([\d.]+)", text)
     acc_int8 = _number(r"accuracy on 288 test windows: float [\d.]+, int8 ([\d.]+)", text)
-    assert acc_float > 0.85 and abs(acc_float - acc_int8) < 0.03       # 12 epochs; int8 within 3 points
+    assert acc_float > 0.8 and abs(acc_float - acc_int8) < 0.03        # 6 epochs; int8 within 3 points
     assert _number(r"same decision on ([\d.]+)%", text) > 95
     assert _number(r"float32 (\d+) bytes", text) > 3 * _number(r"int8 blob (\d+) bytes", text)
     board = re.search(r"board: class (\w+), probabilities (.*)", text)
