@@ -84,20 +84,28 @@ def run_demo(port: str | None) -> None:
 
 
 GRAVITY = 9.80665
+EPOCHS = 30
 ANOMALY_SPEC = {"version": 1, "window": 64, "axes": 3, "rate_hz": 200.0, "hop": 32, "nfft": 64,
                 "features": ["mean", "std", "ptp", "centroid", "band"], "bands": [[1, 8], [8, 33]], "magnitude": 3}
 
 
-def put_fan_recording(port: str, state: str, seed: int) -> None:
-    """Make the virtual board's LIS3DH stand-in replay a SIMULATED fan in `state` (real-time, 200 Hz)."""
+def put_fan_recording(port: str, state: str, seed: int, fans: int = 1) -> None:
+    """Make the virtual board's LIS3DH stand-in replay a SIMULATED fan in `state` (real-time, 200 Hz).
+
+    With `fans` > 1 the recording joins that many fans (each its own speed and phase), 12 s in all.
+    """
     import json
+
+    import numpy as np
 
     from .board import Board
     from .data.fansim import simulate
     from .record import write_recording
-    folder = OUT / "recordings" / f"{state}-{seed}"
-    path = write_recording(simulate(state, seconds=12, seed=seed) / GRAVITY, 200.0, folder)
-    print(f"(the simulated LIS3DH now replays a SIMULATED fan: {state})", flush=True)
+    folder = OUT / "recordings" / f"{state}-{seed}-{fans}"
+    data = np.concatenate([simulate(state, seconds=12 / fans, seed=seed + i) for i in range(fans)])
+    path = write_recording(data / GRAVITY, 200.0, folder)
+    print(f"(the simulated LIS3DH now replays a SIMULATED fan: {state}"
+          + (f", {fans} fans one after another)" if fans > 1 else ")"), flush=True)
     with Board(port) as board:
         board.put(path.read_bytes(), "/recording.ulg")
         profile = json.loads(board.get("/board.json"))
@@ -108,7 +116,7 @@ def put_fan_recording(port: str, state: str, seed: int) -> None:
 def fan_state_cnn(port: str) -> None:
     model = OUT / "fan.mpy"
     step("3. train the fan-state CNN on the host (SIMULATED fan vibration, 200 Hz, 3 axes), quantize to int8")
-    ulearn("train", "--data", "fan-sim", "--model", "cnn", "--out", str(model), "--epochs", "30")
+    ulearn("train", "--data", "fan-sim", "--model", "cnn", "--out", str(model), "--epochs", str(EPOCHS))
 
     step("4. evaluate it: host reference and the board, every int8 output compared")
     ulearn("eval", str(model), "--data", "fan-sim", "--port", port, "--limit", "48")
@@ -128,7 +136,7 @@ def anomaly_in_situ(port: str) -> None:
     if not is_virtual(port):
         return
     step("7. anomaly detector: learn 'normal' (fan on) by training a one-class SVM ON THE BOARD")
-    put_fan_recording(port, "on", seed=7)
+    put_fan_recording(port, "on", seed=7, fans=4)
     ulearn("run", "--port", port, "anomaly_detector", "mode=learn", "n=40", f"spec={ANOMALY_SPEC!r}")
     step("8. ... then score live windows: a healthy fan, a clogged one, one with friction")
     for seed, state in enumerate(("on", "clogged", "friction")):
@@ -147,7 +155,9 @@ DEMO_STEPS = [fan_state_cnn, anomaly_in_situ]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ulearn_host.demo", description=__doc__)
     parser.add_argument("--port", help="a real board; default: a virtual board")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="CNN training epochs")
     args = parser.parse_args(argv)
+    globals()["EPOCHS"] = args.epochs
     try:
         run_demo(args.port)
     except UlearnError as e:
