@@ -11,6 +11,7 @@ Allocates temporaries per call (ulab arrays of at most 16 rows of A and all of B
 
 from ulab import numpy as np
 
+from ulearn import _bk_python as _pyref
 from ulearn import backend as _ref
 from ulearn.fixedpoint import rdbpot, sat32, srdhm, wrap32
 
@@ -83,6 +84,6 @@ def functions():
         im2col, im2col_rows = _helpers.im2col_s8, _helpers._im2col
         dot, matvec = _helpers.dot_q15, _helpers.matvec_q15
     else:
-        im2col, im2col_rows = _ref._py_im2col_s8, _ref.im2col_rows
-        dot, matvec = _ref._py_dot_q15, _ref._py_matvec_q15
-    return (gemm_s8, gemm_s32, im2col, _ref.make_conv(_gemm_at, im2col_rows), dot, matvec)
+        im2col, im2col_rows = _pyref._py_im2col_s8, _pyref.im2col_rows
+        dot, matvec = _pyref._py_dot_q15, _pyref._py_matvec_q15
+    return (gemm_s8, gemm_s32, im2col, _pyref.make_conv(_gemm_at, im2col_rows), dot, matvec)

@@ -14,6 +14,7 @@ if sys.implementation.name != "micropython":   # CPython's `micropython` stub ca
 import micropython  # noqa: E402
 from array import array  # noqa: E402
 
+from ulearn import _bk_python as _pyref  # noqa: E402
 from ulearn import backend as _ref  # noqa: E402
 
 _NO_BIAS = array("i", [0])
@@ -271,4 +272,4 @@ def matvec_q15(w, x, bias, out, rows, cols, shift):
 
 def functions():
     """The six backend functions (viper)."""
-    return (gemm_s8, gemm_s32, im2col_s8, _ref.make_conv(_gemm_at, _im2col), dot_q15, matvec_q15)
+    return (gemm_s8, gemm_s32, im2col_s8, _pyref.make_conv(_gemm_at, _im2col), dot_q15, matvec_q15)
