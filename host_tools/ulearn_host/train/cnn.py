@@ -467,7 +467,8 @@ while fi.readinto(x) == {n_in}:
     n += 1
 fi.close()
 fo.close()
-print('ULEARN-EVAL', n, _a1 - _a0, ulearn.backend_name() if hasattr(ulearn, 'backend_name') else '?')
+gc.collect()
+print('ULEARN-EVAL', n, _a1 - _a0, gc.mem_alloc() - _a0, m.info().get('backend', '?'))
 """
 
 
@@ -476,19 +477,21 @@ def device_code(blob_path: str, inputs: str, outputs: str, n_in: int, n_out: int
     return _DEVICE_RUN.format(blob=blob_path, inputs=inputs, outputs=outputs, n_in=n_in, n_out=n_out)
 
 
-def _parse_device(stdout: str) -> tuple[int, int, str]:
+def _parse_device(stdout: str) -> tuple[int, dict, str]:
     for line in stdout.splitlines():
         if line.startswith("ULEARN-EVAL "):
-            _, n, heap, backend = line.split()
-            return int(n), int(heap), backend
+            _, n, peak, retained, backend = line.split()
+            return int(n), {"peak": int(peak), "retained": int(retained)}, backend
     raise UlearnError(f"the device run printed no result:\n{stdout[-2000:]}")
 
 
 def run_unixport(blob: bytes, q: np.ndarray, n_out: int, heap: str = "256k",
-                 compiled: bool = False) -> tuple[np.ndarray, int, str]:
+                 compiled: bool = False) -> tuple[np.ndarray, dict, str]:
     """The device runtime (lib/ulearn/nn) inside the MicroPython unix port on int8 inputs `q` (n, ...).
 
-    Returns (outputs int8 (n, n_out), heap bytes allocated by load + first inference, backend)."""
+    Returns (outputs int8 (n, n_out), heap {"peak": bytes allocated with the gc off by load + first
+    inference (an upper bound of the peak), "retained": bytes still held by the model after a
+    collection}, backend name)."""
     import tempfile
 
     from .. import unixport
@@ -504,7 +507,7 @@ def run_unixport(blob: bytes, q: np.ndarray, n_out: int, heap: str = "256k",
     return out, peak, backend
 
 
-def run_board(port: str, blob: bytes, q: np.ndarray, n_out: int) -> tuple[np.ndarray, int, str]:
+def run_board(port: str, blob: bytes, q: np.ndarray, n_out: int) -> tuple[np.ndarray, dict, str]:
     """Like run_unixport, on a board (ulearn must be pushed to it): files go to /ulearn_eval/."""
     from ..board import Board
     n_in = int(np.prod(q.shape[1:]))
@@ -564,13 +567,14 @@ def evaluate(args: argparse.Namespace, blob: bytes) -> dict:
     checks = {"tflite_micro": bool(np.array_equal(tflm, ref))}
     dev, peak, backend = run_unixport(blob, q, n_out)
     checks["micropython"] = bool(np.array_equal(dev, ref))
-    result["peak_heap"] = peak
+    result["peak_heap"] = peak["peak"]
+    result["retained_heap"] = peak["retained"]
     result["backend"] = backend
     if getattr(args, "port", None):
         board, bpeak, bbackend = run_board(args.port, blob, q, n_out)
         checks["board"] = bool(np.array_equal(board, ref))
         result["board_accuracy"] = round(float((board.argmax(1) == y).mean()), 6)
-        result["board_peak_heap"] = bpeak
+        result["board_peak_heap"] = bpeak["peak"]
         result["board_backend"] = bbackend
     result["bit_exact"] = all(checks.values())
     result["bit_exact_checks"] = checks
