@@ -21,11 +21,12 @@ _NO_BIAS = array("i", [0])
 
 
 _ACC4 = array("i", [0, 0, 0, 0])   # sums of one block of up to 4 output channels
+_SB = [array("i", [0] * 16)]        # per-channel weight sums; grows (once) for wider layers
 
 
 @micropython.viper
 def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_off: int, out_off: int,
-          act_min: int, act_max: int, out0: int, flags: int):
+          act_min: int, act_max: int, out0: int, flags: int, sb):
     # flags: 1 = has bias, 2 = int32 output (no requantization). Blocks of 4 output channels share
     # each activation load; the sums go through _ACC4 to one requantization loop.
     pa = ptr8(a)
@@ -41,8 +42,23 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
     m32 = (s31 << 1) - 1          # 0xFFFFFFFF on 64-bit, all ones on 32-bit
     imax = s31 - 1
     imin = -imax - 1
-    ao = a_off - 128              # (u ^ 128) - 128 is the signed byte
+    # With A = a + 128 and B = b + 128 (= the unsigned byte ^ 128, in [0, 255]):
+    # sum (a + a_off)(b + b_off) = sum A*B + bo*sum A + ao*sum B + k*ao*bo, ao = a_off - 128, bo = b_off - 128
+    # (exact modulo 2^32, which is all that int32 wrapping keeps).
+    ao = a_off - 128
     bo = b_off - 128
+    kab = k * ao * bo
+    psb = ptr32(sb)
+    j = 0
+    while j < n:                  # sum B of every output channel, once per call
+        q0 = j * k
+        end = q0 + k
+        acc = 0
+        while q0 < end:
+            acc += pb[q0] ^ 128
+            q0 += 1
+        psb[j] = acc
+        j += 1
     has_bias = flags & 1
     wide = flags & 2
     i = 0
@@ -50,6 +66,12 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
         ia = i * k
         end = ia + k
         oi = out0 + i * n
+        t = ia
+        sa = 0
+        while t < end:
+            sa += pa[t] ^ 128
+            t += 1
+        rowc = bo * sa + kab
         j = 0
         while j < n:
             nc = n - j
@@ -65,30 +87,30 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
                 s3 = 0
                 t = ia
                 while t < end:
-                    x = (pa[t] ^ 128) + ao
-                    s0 += x * ((pb[q0] ^ 128) + bo)
-                    s1 += x * ((pb[q1] ^ 128) + bo)
-                    s2 += x * ((pb[q2] ^ 128) + bo)
-                    s3 += x * ((pb[q3] ^ 128) + bo)
+                    x = pa[t] ^ 128
+                    s0 += x * (pb[q0] ^ 128)
+                    s1 += x * (pb[q1] ^ 128)
+                    s2 += x * (pb[q2] ^ 128)
+                    s3 += x * (pb[q3] ^ 128)
                     q0 += 1
                     q1 += 1
                     q2 += 1
                     q3 += 1
                     t += 1
-                acc4[0] = s0
-                acc4[1] = s1
-                acc4[2] = s2
-                acc4[3] = s3
+                acc4[0] = s0 + rowc + ao * psb[j]
+                acc4[1] = s1 + rowc + ao * psb[j + 1]
+                acc4[2] = s2 + rowc + ao * psb[j + 2]
+                acc4[3] = s3 + rowc + ao * psb[j + 3]
             else:
                 nc = 1
                 q0 = j * k
                 s0 = 0
                 t = ia
                 while t < end:
-                    s0 += ((pa[t] ^ 128) + ao) * ((pb[q0] ^ 128) + bo)
+                    s0 += (pa[t] ^ 128) * (pb[q0] ^ 128)
                     q0 += 1
                     t += 1
-                acc4[0] = s0
+                acc4[0] = s0 + rowc + ao * psb[j]
             c = 0
             while c < nc:
                 jj = j + c
@@ -152,9 +174,11 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
 
 def _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0):
     flags = (2 if mult is None else 0) | (0 if bias is None else 1)
+    if len(_SB[0]) < n:
+        _SB[0] = array("i", [0] * n)
     _gemm(a, b, _NO_BIAS if bias is None else bias, _NO_BIAS if mult is None else mult,
           _NO_BIAS if shift is None else shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0,
-          flags)
+          flags, _SB[0])
 
 
 def gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max):
