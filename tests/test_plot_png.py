@@ -136,3 +136,17 @@ def test_cli_errors(tmp_path, capsys, job, message):
     assert main(["plot", *job, "-o", str(tmp_path / "x.png")]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_layers_from_the_bench_columnar_layout(tmp_path):
+    """`ulearn bench nn --json` keeps layer names in a list and per-layer numbers in lists beside it."""
+    bench = {"nn_speed": {"models": {"fan": {
+        "layers": ["conv", "max_pool", "dense"], "layer_macs": [30000, 0, 2000], "arena_bytes": 2520,
+        "backends": {"python": {"us": 900.0, "layer_us": [700.0, 50.0, 150.0], "output": "00"},
+                     "native": {"us": 30.0, "layer_us": [20.0, 4.0, 6.0], "output": "00"},
+                     "ulab": {"error": "no ulab interpreter"}}}}}}
+    (where, rows), = plot.layers_in(bench)
+    assert where == "nn_speed.models.fan.layers"
+    assert rows[0] == {"name": "conv", "layer_macs": 30000, "python_layer_us": 700.0, "native_layer_us": 20.0}
+    _check_png(plot.save(plot.plot_layers(rows, title=where), tmp_path / "bench.png"))
+    assert plot.layers_in({"layers": ["a", "b"]}) == []          # names without numbers: nothing to plot

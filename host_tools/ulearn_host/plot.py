@@ -346,10 +346,11 @@ def _time_scale(key: str) -> tuple[str, float] | None:
 
 
 def plot_layers(layers: Sequence[dict], title: str = "per-layer cost", interactive: bool = False) -> Figure:
-    """Per-layer time (left) and memory (right) as horizontal bars, one bar group per numeric field.
+    """Per-layer time, memory and work as horizontal bars, one panel each, one bar per numeric field.
 
     layers: dicts with a name ("name", "layer" or "type") and numbers; keys ending in _us/_ms/cycles are
-    time, keys ending in bytes are memory (e.g. {"name": "conv1", "latency_us": 812, "arena_bytes": 4096}).
+    time, keys ending in bytes are memory, keys ending in macs are work (multiply-accumulates), e.g.
+    {"name": "conv1", "latency_us": 812, "arena_bytes": 4096, "macs": 30000}.
     A panel whose values span 100x or more uses a log scale.
     """
     if not layers:
@@ -361,7 +362,7 @@ def plot_layers(layers: Sequence[dict], title: str = "per-layer cost", interacti
         label = layer.get("name") or layer.get("layer") or layer.get("type") or f"layer {i}"
         kind = layer.get("type") or layer.get("op")
         names.append(f"{i}: {label}" + (f" ({kind})" if kind and kind != label else ""))
-    time_keys, mem_keys = [], []
+    time_keys, mem_keys, work_keys = [], [], []
     for layer in layers:
         for k, v in layer.items():
             if not isinstance(v, (int, float)) or isinstance(v, bool):
@@ -370,9 +371,13 @@ def plot_layers(layers: Sequence[dict], title: str = "per-layer cost", interacti
                 time_keys.append(k)
             elif k.lower().endswith("bytes") and k not in mem_keys:
                 mem_keys.append(k)
-    if not time_keys and not mem_keys:
-        raise UlearnError("layers have no time (*_us, *_ms, *cycles) or memory (*bytes) numbers to plot")
-    panels = [(keys, what) for keys, what in ((time_keys, "time"), (mem_keys, "memory")) if keys]
+            elif k.lower().endswith("macs") and k not in work_keys:
+                work_keys.append(k)
+    if not time_keys and not mem_keys and not work_keys:
+        raise UlearnError("layers have no time (*_us, *_ms, *cycles), memory (*bytes) or work (*macs) "
+                          "numbers to plot")
+    panels = [(keys, what) for keys, what in ((time_keys, "time"), (mem_keys, "memory"), (work_keys, "work"))
+              if keys]
     n = len(layers)
     fig = _figure(interactive, 5.0 * len(panels) + 2.0, 0.45 * n + 1.6)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
@@ -386,7 +391,7 @@ def plot_layers(layers: Sequence[dict], title: str = "per-layer cost", interacti
                 unit, scale = _time_scale(k)  # type: ignore[misc]
                 vals = vals * scale
             else:
-                unit = "bytes"
+                unit = "bytes" if what == "memory" else "MACs"
             bars = ax.barh(y - 0.4 + h * (j + 0.5), vals, height=h, label=k, color=_color(j))
             ax.bar_label(bars, fmt="%.4g", fontsize=7, padding=2)
         ax.set_xlabel(f"{what} ({unit})" if len({_time_scale(k) for k in keys}) <= 1 or what != "time"
@@ -456,7 +461,42 @@ def scores_in(result: Any) -> list[tuple[str, np.ndarray, float | None, float | 
     return found
 
 
+def _numbers(v: Any, n: int) -> bool:
+    return isinstance(v, list) and len(v) == n and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+
+
+def _columns(names: list, parent: dict, key: str) -> list[dict]:
+    """Per-layer rows from a columnar layout: `layers` = names, sibling lists of numbers one per layer
+    (e.g. "layer_macs"), and per-backend lists under "backends" (e.g. backends.native.layer_us ->
+    "native_layer_us"), as `ulearn bench nn --json` writes them."""
+    n = len(names)
+    rows: list[dict] = [{"name": str(name)} for name in names]
+    for k, v in parent.items():
+        if k != key and _numbers(v, n):
+            for row, x in zip(rows, v, strict=True):
+                row[k] = x
+    backends = parent.get("backends")
+    if isinstance(backends, dict):
+        for b, d in backends.items():
+            for k, v in (d.items() if isinstance(d, dict) else ()):
+                if _numbers(v, n):
+                    for row, x in zip(rows, v, strict=True):
+                        row[f"{b}_{k}"] = x
+    return rows
+
+
 def layers_in(result: Any) -> list[tuple[str, list[dict]]]:
-    """Every per-layer list in a JSON result: (where, layers)."""
-    return [(where, value) for where, value, _ in find_key(result, ("layers", "per_layer"))
-            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value)]
+    """Every per-layer list in a JSON result: (where, layers). A list of objects is taken as it is; a
+    list of layer names is combined with the per-layer number lists beside it (see `_columns`)."""
+    out = []
+    for where, value, parent in find_key(result, ("layers", "per_layer")):
+        if not isinstance(value, list) or not value:
+            continue
+        if all(isinstance(v, dict) for v in value):
+            out.append((where, value))
+        elif all(isinstance(v, str) for v in value):
+            rows = _columns(value, parent, "layers" if "layers" in parent else "per_layer")
+            if any(len(r) > 1 for r in rows):
+                out.append((where, rows))
+    return out

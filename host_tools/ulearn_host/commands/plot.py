@@ -8,7 +8,7 @@ WHAT is one of:
                zero_cross_rate (DATA)
   confusion    confusion matrix from `ulearn eval` JSON ("confusion" + "classes")
   scores       decision scores over time with the threshold (JSON "scores"/"threshold", or .npz)
-  layers       per-layer time and memory from `ulearn bench --json` or `ulearn eval` JSON ("layers")
+  layers       per-layer time, memory and MACs from `ulearn bench nn --json` or any JSON with "layers"
 DATA is a dataset name (basicmotions, digits, fan-sim) or an .npz file.
 """
 
