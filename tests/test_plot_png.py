@@ -106,11 +106,17 @@ def test_cli_plots_every_kind(tmp_path, capsys):
     rec = tmp_path / "rec.npz"
     np.savez(rec, X=fansim.simulate("friction", 3.0, seed=1), rate_hz=np.float64(200),
              channels=np.array(fansim.CHANNELS), simulated=np.bool_(True))
+    recorded = tmp_path / "recorded.npz"   # the layout `ulearn record` writes: windows, labels, raw counts
+    counts = np.round(fansim.simulate("on", 3.0, seed=2) / (fansim.G * 0.001)).astype(np.int16)
+    np.savez(recorded, X=counts[:256].reshape(2, 128, 3) * np.float32(0.001), y=np.array([0, 0]),
+             classes=np.array(["on"]), channels=np.array(["x", "y", "z"]), rate_hz=np.float64(200),
+             units=np.str_("g"), raw=counts, scale=np.float64(0.001))
     jobs = [["signals", "fan-sim"], ["spectrum", "fan-sim", "--classes", "on,clogged"],
             ["features", "fan-sim", "--features", "std,centroid_hz", "--channels", "acc_x"],
             ["spectrogram", "fan-sim", "--cls", "clogged", "--channel", "acc_y"],
             ["signals", str(rec)], ["spectrogram", str(rec), "--channel", "2", "--nfft", "64"],
-            ["confusion", str(ev)], ["layers", str(bench)], ["scores", str(sc)], ["signals", "digits"]]
+            ["confusion", str(ev)], ["layers", str(bench)], ["scores", str(sc)], ["signals", "digits"],
+            ["spectrogram", str(recorded), "--raw", "--channel", "z"]]
     for i, job in enumerate(jobs):
         out = tmp_path / f"{i}-{job[0]}.png"
         assert main(["plot", *job, "-o", str(out)]) == 0, job
@@ -126,6 +132,7 @@ def test_cli_plots_every_kind(tmp_path, capsys):
     (["spectrogram", "fan-sim"], "needs --cls"),
     (["spectrogram", "fan-sim", "--cls", "on", "--channel", "acc_q"], "no channel"),
     (["signals", "nothing-like-this"], "unknown dataset"),
+    (["signals", "{rec}", "--raw"], "no raw samples"),
 ])
 def test_cli_errors(tmp_path, capsys, job, message):
     ev = tmp_path / "eval.json"

@@ -1,7 +1,8 @@
 """`ulearn plot WHAT INPUT`: PNG pictures of datasets, recordings and results (`--show` opens a window).
 
 WHAT is one of:
-  signals      one window per class (DATA), or a whole recording (.npz whose X is (N, C))
+  signals      one window per class (DATA), or a whole recording (.npz whose X is (N, C); with --raw the
+               raw samples of a `ulearn record` file)
   spectrum     mean power spectrum per class and channel (DATA)
   spectrogram  spectrogram of one channel of a recording, or of one class's windows back to back (DATA)
   features     per-class distributions of window features: mean, std, ptp, dominant_hz, centroid_hz,
@@ -44,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=None, help="scores: override the threshold")
     parser.add_argument("--rate", type=float, default=None, help="scores/recording: rate in Hz")
     parser.add_argument("--pick", type=int, default=0, help="JSON with several matrices/series: which one")
+    parser.add_argument("--raw", action="store_true",
+                        help="signals/spectrogram of a `ulearn record` file: its continuous raw samples")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -74,11 +77,18 @@ def _pick(found: list, args: argparse.Namespace, what: str, source: str):
     return found[args.pick]
 
 
-def _recording(path: str) -> dict | None:
-    """An .npz holding one continuous recording (X of shape (N, C), no labels y), else None."""
+def _recording(path: str, raw: bool) -> dict | None:
+    """An .npz holding one continuous recording (X of shape (N, C), no labels y) - or, with `raw`, the
+    raw samples of a `ulearn record` file (raw int16 (N, C) times scale) - else None."""
     if not path.lower().endswith(".npz") or not Path(path).is_file():
         return None
     with np.load(path, allow_pickle=False) as f:
+        if raw and "raw" in f.files:
+            meta = {k: f[k] for k in f.files if k not in ("X", "y")}
+            meta["X"] = f["raw"].astype(np.float64) * (float(f["scale"]) if "scale" in f.files else 1.0)
+            return meta
+        if raw:
+            raise UlearnError(f"{path} has no raw samples (key 'raw', written by `ulearn record`)")
         if "X" not in f.files or "y" in f.files or f["X"].ndim != 2:
             return None
         meta = {k: f[k] for k in f.files}
@@ -114,7 +124,7 @@ def _figure(args: argparse.Namespace):
         where, layers = _pick(plot.layers_in(result), args, "per-layer lists", src)
         return plot.plot_layers(layers, title=f"{Path(src).stem}: {where}", interactive=interactive)
 
-    rec = _recording(src)
+    rec = _recording(src, args.raw)
     if rec is not None:
         x = rec["X"]
         rate = args.rate or (float(rec["rate_hz"]) if "rate_hz" in rec and float(rec["rate_hz"]) > 0 else None)
