@@ -50,7 +50,8 @@ def _ptr(name: str | None) -> str:
 
 # (name, kind, m, n, k, conv geometry or None, reps) -- kind 0 = gemm_s8, 1 = conv_s8 layer
 BENCHES = [
-    ("gemm_64x120x16", 0, 64, 16, 120, None, 40),
+    ("gemm_64x120x16", 0, 64, 16, 120, None, 40),      # m x k . (n x k)^T: 64 rows, 16 channels
+    ("gemm_16x120x64", 0, 16, 64, 120, None, 40),      # W 64x120 . X 120x16: 16 rows, 64 channels
     ("gemm_64x120x64", 0, 64, 64, 120, None, 10),
     ("conv3x3_as_gemm_64x72x16", 0, 64, 16, 72, None, 40),
     ("fc_batch1_1x120x64", 0, 1, 64, 120, None, 100),
