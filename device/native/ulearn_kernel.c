@@ -286,11 +286,7 @@ static inline uint32_t tail32(const int8_t *p, int32_t r) {
 /* s[0..3] = sum over `quads` x 4 bytes of p of sxtb16(a) . e (4 expanded channels): 13 instructions
    per 16 MACs, the loop unrolled by four (2 loop instructions per 64 MACs), then single k-quads.
    Registers are fixed so that LDM fills them in order; r9 is left alone (PIC base in native modules). */
-#ifdef __PIC__   /* native modules: a call of its own, so the PIC base register stays free */
-__attribute__((noinline))
-#else
-inline
-#endif
+__attribute__((noinline))   /* a call of its own: all registers free (and the PIC base in modules) */
 static void mac4(const int8_t *p, const uint32_t *e, uint32_t quads, int32_t *s) {
     register const int8_t *rp __asm__("r0") = p;
     register const uint32_t *re __asm__("r1") = e;
@@ -384,6 +380,113 @@ static void mac4(const int8_t *p, const uint32_t *e, uint32_t quads, int32_t *s)
         "stmia r12, {r4, r5, r6, r7}\n"
         : [p] "+r"(rp), [e] "+r"(re)
         : [groups] "m"(groups), [singles] "m"(singles), [s] "m"(sp)
+        : "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+
+/* mac4 for `rows` consecutive rows of A (K a multiple of 4, so rows follow each other): the row loop
+   runs in the assembly too; row r's sums go to s[4r .. 4r+3]. */
+__attribute__((noinline))   /* one call per block of up to 32 rows */
+static void mac4_rows(const int8_t *p, const uint32_t *buf, uint32_t quads, int32_t rows, int32_t *s) {
+    register const int8_t *rp __asm__("r0") = p;
+    register const uint32_t *re __asm__("r1") = buf;
+    uint32_t groups = quads >> 2, singles = quads & 3;
+    int32_t *sp = s;
+    int32_t left = rows;
+    __asm__ volatile(
+        "0:\n"
+        "ldr %[e], %[buf]\n"
+        "movs r4, #0\n"
+        "movs r5, #0\n"
+        "movs r6, #0\n"
+        "movs r7, #0\n"
+        "ldr lr, %[groups]\n"
+        "cmp lr, #0\n"
+        "beq 2f\n"
+        "1:\n"
+        "ldr r8, [%[p]], #4\n"
+        "sxtb16 r12, r8\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r4, r12, r2, r4\n"
+        "smlad r4, r8, r3, r4\n"
+        "smlad r5, r12, r10, r5\n"
+        "smlad r5, r8, r11, r5\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r6, r12, r2, r6\n"
+        "smlad r6, r8, r3, r6\n"
+        "smlad r7, r12, r10, r7\n"
+        "smlad r7, r8, r11, r7\n"
+        "ldr r8, [%[p]], #4\n"
+        "sxtb16 r12, r8\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r4, r12, r2, r4\n"
+        "smlad r4, r8, r3, r4\n"
+        "smlad r5, r12, r10, r5\n"
+        "smlad r5, r8, r11, r5\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r6, r12, r2, r6\n"
+        "smlad r6, r8, r3, r6\n"
+        "smlad r7, r12, r10, r7\n"
+        "smlad r7, r8, r11, r7\n"
+        "ldr r8, [%[p]], #4\n"
+        "sxtb16 r12, r8\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r4, r12, r2, r4\n"
+        "smlad r4, r8, r3, r4\n"
+        "smlad r5, r12, r10, r5\n"
+        "smlad r5, r8, r11, r5\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r6, r12, r2, r6\n"
+        "smlad r6, r8, r3, r6\n"
+        "smlad r7, r12, r10, r7\n"
+        "smlad r7, r8, r11, r7\n"
+        "ldr r8, [%[p]], #4\n"
+        "sxtb16 r12, r8\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r4, r12, r2, r4\n"
+        "smlad r4, r8, r3, r4\n"
+        "smlad r5, r12, r10, r5\n"
+        "smlad r5, r8, r11, r5\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r6, r12, r2, r6\n"
+        "smlad r6, r8, r3, r6\n"
+        "smlad r7, r12, r10, r7\n"
+        "smlad r7, r8, r11, r7\n"
+        "subs lr, lr, #1\n"
+        "bne 1b\n"
+        "2:\n"
+        "ldr lr, %[singles]\n"
+        "cmp lr, #0\n"
+        "beq 4f\n"
+        "3:\n"
+        "ldr r8, [%[p]], #4\n"
+        "sxtb16 r12, r8\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r4, r12, r2, r4\n"
+        "smlad r4, r8, r3, r4\n"
+        "smlad r5, r12, r10, r5\n"
+        "smlad r5, r8, r11, r5\n"
+        "ldmia %[e]!, {r2, r3, r10, r11}\n"
+        "smlad r6, r12, r2, r6\n"
+        "smlad r6, r8, r3, r6\n"
+        "smlad r7, r12, r10, r7\n"
+        "smlad r7, r8, r11, r7\n"
+        "subs lr, lr, #1\n"
+        "bne 3b\n"
+        "4:\n"
+        "ldr r12, %[s]\n"
+        "stmia r12!, {r4, r5, r6, r7}\n"
+        "str r12, %[s]\n"
+        "ldr r12, %[left]\n"
+        "subs r12, r12, #1\n"
+        "str r12, %[left]\n"
+        "bne 0b\n"
+        : [p] "+r"(rp), [e] "+r"(re), [s] "+m"(sp), [left] "+m"(left)
+        : [groups] "m"(groups), [singles] "m"(singles), [buf] "m"(buf)
         : "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 
@@ -602,7 +705,10 @@ static void gemm_dsp(const int8_t *a, const int8_t *b, const int32_t *bias, cons
         const int full = act_min == -128 && act_max == 127;
         for (int32_t i0 = 0; i0 < m; i0 += UL_RB) {
             const int32_t rows = m - i0 < UL_RB ? m - i0 : UL_RB;
-            for (int32_t r = 0; r < rows; r++) {
+            if (rest == 0 && quads > 0) {   /* whole rows of quads: the row loop in assembly */
+                mac4_rows(a + (size_t)i0 * (size_t)k, buf, (uint32_t)quads, rows, &sbuf[0][0]);
+            }
+            for (int32_t r = 0; r < rows && !(rest == 0 && quads > 0); r++) {
                 const int8_t *q = a + (size_t)(i0 + r) * (size_t)k;
                 const uint32_t *e = buf;
                 int32_t *sr = sbuf[r];
