@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from .data import Dataset
 from .errors import UlearnError
+from .metrics import confusion_from_labels  # noqa: F401 (part of this module's API)
 
 FEATURES = ("mean", "std", "ptp", "dominant_hz", "centroid_hz", "zero_cross_rate")
 """Per-channel window features `plot_features` can show."""
@@ -262,13 +263,6 @@ def plot_features(ds: Dataset, features: Sequence[str] = ("std", "dominant_hz", 
                 ax.set_ylabel(feat)
     fig.suptitle(f"{ds.name}: feature distributions per class (training split)")
     return fig
-
-
-def confusion_from_labels(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
-    """Confusion counts (n_classes, n_classes): row = true class, column = predicted class."""
-    m = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(m, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return m
 
 
 def plot_confusion(matrix: Any, classes: Sequence[str] | None = None, title: str = "",

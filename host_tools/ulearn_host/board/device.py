@@ -120,7 +120,10 @@ class Board:
                              f"it was reset or disconnected; reconnect and try again") from None
         if err:
             text = err.decode(errors="replace")
-            raise BoardExecError(f"the board raised: {_last_line(text)}", text)
+            hint = ""
+            if "no module named 'ulearn" in text or "no module named 'ulearn." in text:
+                hint = ": ulearn (or part of it) is not installed on the board; run `ulearn push`"
+            raise BoardExecError(f"the board raised: {_last_line(text)}{hint}", text)
         return out.decode(errors="replace")
 
     def eval(self, expr: str, timeout: float | None = None):

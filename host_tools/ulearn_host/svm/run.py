@@ -52,7 +52,7 @@ def run_model(blob: bytes, F: np.ndarray, heap: str = "256k", compiled: bool = F
     feats = np.ascontiguousarray(np.asarray(F, dtype="<i2")).tobytes()
     if port:
         from ulearn_host.board import Board  # the lead's board API
-        with Board(port) as b:
+        with Board(port, soft_reset=True) as b:  # a clean heap, as after a reset
             b.put(blob, "svm_eval.ulb")
             b.put(feats, "svm_eval.bin")
             out = b.exec(SCRIPT.format(blob="svm_eval.ulb", feats="svm_eval.bin"))

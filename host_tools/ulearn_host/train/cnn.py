@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UlearnError
+from ..metrics import confusion_result
 
 DROPOUT = 0.25
 DEFAULT_EPOCHS = {"timeseries": 60, "image": 40}
@@ -511,7 +512,7 @@ def run_board(port: str, blob: bytes, q: np.ndarray, n_out: int) -> tuple[np.nda
     """Like run_unixport, on a board (ulearn must be pushed to it): files go to /ulearn_eval/."""
     from ..board import Board
     n_in = int(np.prod(q.shape[1:]))
-    with Board(port) as b:
+    with Board(port, soft_reset=True) as b:  # a clean heap, as after a reset
         b.put(blob, "ulearn_eval/model.ulb")
         b.put(np.ascontiguousarray(q, np.int8).tobytes(), "ulearn_eval/inputs.bin")
         stdout = b.exec(device_code("ulearn_eval/model.ulb", "ulearn_eval/inputs.bin",
@@ -576,6 +577,7 @@ def evaluate(args: argparse.Namespace, blob: bytes) -> dict:
         result["board_accuracy"] = round(float((board.argmax(1) == y).mean()), 6)
         result["board_peak_heap"] = bpeak["peak"]
         result["board_backend"] = bbackend
+    result.update(confusion_result(y, ref.argmax(1), model.classes or [str(i) for i in range(ref.shape[1])]))
     result["bit_exact"] = all(checks.values())
     result["bit_exact_checks"] = checks
     return result

@@ -18,6 +18,7 @@ import numpy as np
 from ..blob import save_model
 from ..data import load_dataset
 from ..errors import UlearnError
+from ..metrics import confusion_result
 from .. import features as feat
 from ..svm import export as E
 from ..svm.run import run_model
@@ -183,6 +184,7 @@ def evaluate(args: argparse.Namespace, blob_bytes: bytes) -> dict:
                       accuracy=float((flag == ~normal).mean()))
         per_class = {ds.classes[c]: float(flag[y == c].mean()) for c in np.unique(y)}
         result["flagged_per_class"] = per_class
+        result.update(confusion_result(~normal, flag, ["normal", "anomaly"]))
         if twin is not None:
             fflag = fpred < twin.params.get("threshold", 0.0)
             result["float_accuracy"] = float((fflag == ~normal).mean())
@@ -191,6 +193,7 @@ def evaluate(args: argparse.Namespace, blob_bytes: bytes) -> dict:
                                        for i in np.nonzero(fflag != flag)[0]]
     else:
         result["accuracy"] = float((pred == y).mean())
+        result.update(confusion_result(y, pred, ds.classes))
         if twin is not None:
             result["float_accuracy"] = float((fpred == y).mean())
             result["agreement"] = float((fpred == pred).mean())
