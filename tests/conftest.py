@@ -185,3 +185,10 @@ def fresh_board(tmp_path):
     board = VirtualBoardProcess(tmp_path / "board", flash_size="256k").start()
     yield board
     board.stop()
+
+
+@pytest.fixture(autouse=True)
+def _device_tests_run_in_a_fresh_folder(request, tmp_path, monkeypatch):
+    """Under CPython too, a device test starts in an empty folder (as its MicroPython runs do)."""
+    if Path(str(request.node.path)).parent == DEVICE_TESTS:
+        monkeypatch.chdir(tmp_path)
