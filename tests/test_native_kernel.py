@@ -28,6 +28,16 @@ def test_thousands_of_random_cases_under_asan_and_ubsan():
     assert "OK 3000 random cases" in proc.stdout and "sanitizers on" in proc.stdout
 
 
+def test_microcontroller_c_path_under_sanitizers():
+    # the scalar path that Cortex-M (without DSP), Xtensa and RISC-V builds use, on the host
+    native.build(sanitize=True, extra=["-DUL_FORCE_SCALAR"])
+    proc = subprocess.run([sys.executable, "-m", "ulearn_host.native.check", "--cases", "1500", "--seed", "6",
+                           "--sanitize", "--scalar"], env=native.sanitizer_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "OK 1500 random cases" in proc.stdout and "scalar C path" in proc.stdout
+
+
 def test_sanitizers_are_really_on():
     # an out-of-bounds read and a signed overflow in a library built the same way abort the process
     import tempfile

@@ -134,8 +134,9 @@ static inline void store_block(const uint32_t *acc, int32_t nc, int32_t j0, cons
     }
 }
 
-#if defined(__arm__) && !defined(__ARM_NEON)
-/* Scalar cores (Cortex-M without DSP, or UL_FORCE_PORTABLE): 4 channels share each activation load. */
+#if defined(UL_FORCE_SCALAR) || !(defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+/* Microcontrollers (Cortex-M without DSP or UL_FORCE_PORTABLE, Xtensa, RISC-V): small stack, no SIMD;
+   4 channels share each activation load. */
 static void gemm_portable(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
                           const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n,
                           int32_t k, int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min,
@@ -169,7 +170,7 @@ static void gemm_portable(const int8_t *a, const int8_t *b, const int32_t *bias,
     }
 }
 #else
-/* Cores with SIMD (x86-64, NEON): int16 dot products that compilers vectorize. */
+/* Hosts (x86, AArch64): SIMD and a large stack; int16 dot products that compilers vectorize. */
 #define UL_DOT_CHUNK 8192   /* 8192 * 383 * 383 < 2^31: a chunk's int32 sum cannot overflow */
 
 /* sum_t (a[t] + a_off)(b[t] + b_off) for t < k <= UL_DOT_CHUNK; int16 operands so that compilers

@@ -165,9 +165,11 @@ def bad_case(k: Kernel, rng: np.random.Generator) -> None:
 KINDS = (gemm_case, gemm_case, conv_case, q15_case, bad_case, requant_case)
 
 
-def run(cases: int, seed: int, sanitize: bool) -> int:
-    """Run `cases` random cases; returns how many ran (raises AssertionError on a mismatch)."""
-    k = Kernel(build(sanitize=sanitize))
+def run(cases: int, seed: int, sanitize: bool, scalar: bool = False) -> int:
+    """Run `cases` random cases; returns how many ran (raises AssertionError on a mismatch).
+
+    `scalar` builds the microcontroller C path (UL_FORCE_SCALAR) instead of the host's SIMD one."""
+    k = Kernel(build(sanitize=sanitize, extra=["-DUL_FORCE_SCALAR"] if scalar else None))
     rng = np.random.default_rng(seed)
     for i in range(cases):
         KINDS[i % len(KINDS)](k, rng)
@@ -183,14 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", type=int, default=3000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sanitize", action="store_true", help="use the -fsanitize=address,undefined build")
+    p.add_argument("--scalar", action="store_true", help="the microcontroller C path (UL_FORCE_SCALAR)")
     args = p.parse_args(argv)
     try:
-        n = run(args.cases, args.seed, args.sanitize)
+        n = run(args.cases, args.seed, args.sanitize, args.scalar)
     except AssertionError as e:
         print(f"MISMATCH (seed {args.seed}): {e}")
         return 1
-    print(f"OK {n} random cases (seed {args.seed}, sanitizers {'on' if args.sanitize else 'off'}): "
-          "C kernel == numpy reference")
+    print(f"OK {n} random cases (seed {args.seed}, sanitizers {'on' if args.sanitize else 'off'}, "
+          f"{'scalar' if args.scalar else 'host'} C path): C kernel == numpy reference")
     return 0
 
 

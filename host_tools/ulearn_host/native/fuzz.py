@@ -24,13 +24,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="also run the Cortex-M4 harness (portable and DSP) on this many seeds")
     args = p.parse_args(argv)
     build(sanitize=True)
+    build(sanitize=True, extra=["-DUL_FORCE_SCALAR"])
     env = sanitizer_env()
     done, chunk_no, start = 0, 0, time.time()
     while done < args.cases:
         n = min(args.chunk, args.cases - done)
         seed = args.seed + chunk_no
-        proc = subprocess.run([sys.executable, "-m", "ulearn_host.native.check", "--cases", str(n), "--seed",
-                               str(seed), "--sanitize"], env=env, capture_output=True, text=True)
+        cmd = [sys.executable, "-m", "ulearn_host.native.check", "--cases", str(n), "--seed", str(seed), "--sanitize"]
+        if chunk_no % 4 == 3:   # every fourth chunk: the microcontroller C path
+            cmd.append("--scalar")
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode:
             print(f"FAILED after {done} cases (chunk seed {seed}):\n{proc.stdout}{proc.stderr[-4000:]}")
             return 1
