@@ -1,4 +1,4 @@
-"""Every code example in docs/ runs: the marker in front of each ```console / ```python block says how.
+"""Every code example in docs/ and README.md runs: the marker in front of each ```console / ```python block says how.
 
 Writing runnable docs
 ---------------------
@@ -91,11 +91,11 @@ def parse_examples(text: str, page: str) -> list[Example]:
 
 
 def _pages() -> list[Path]:
-    return sorted(DOCS.rglob("*.md"))
+    return [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 
 
 def _all_examples() -> list[Example]:
-    return [ex for p in _pages() for ex in parse_examples(p.read_text(), str(p.relative_to(DOCS)))]
+    return [ex for p in _pages() for ex in parse_examples(p.read_text(), str(p.relative_to(ROOT)))]
 
 
 def test_every_example_is_marked():
@@ -192,7 +192,7 @@ _RUNNABLE = sorted({ex.page for ex in _all_examples() if ex.action == "run"})
 
 @pytest.mark.parametrize("page", _RUNNABLE)
 def test_docs_examples_run(page, tmp_path, monkeypatch):
-    examples = [ex for ex in parse_examples((DOCS / page).read_text(), page) if ex.action == "run"]
+    examples = [ex for ex in parse_examples((ROOT / page).read_text(), page) if ex.action == "run"]
     work = tmp_path / "work"
     work.mkdir()
     cache = tmp_path / "cache"
