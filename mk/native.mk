@@ -44,3 +44,17 @@ native-firmware:
 	  MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 FROZEN_MANIFEST=$(abspath $(NATIVE_FW_CACHE))/manifest.py \
 	  MPY_LIB_DIR=$(abspath $(NATIVE_FW_CACHE))/empty-lib BUILD=build-ulearn-native
 	cp $(MPY_DIR)/ports/unix/build-ulearn-native/micropython $(NATIVE_FW_CACHE)/micropython
+
+# A 32-bit unix MicroPython (viper integers are 32-bit, as on boards) for the viper test.
+# Needs: apt-get install gcc-i686-linux-gnu libc6-dev-i386-cross (static link: no i386 libraries needed).
+I686_CACHE := .cache/micropython-i686
+.PHONY: micropython-32bit
+micropython-32bit:
+	@test -n "$(MPY_DIR)" || { echo "MPY_DIR not set: give a MicroPython source tree (tag v1.28.0)"; exit 2; }
+	mkdir -p $(I686_CACHE)/empty-lib && echo "no frozen modules" > $(I686_CACHE)/empty-lib/README.md
+	echo "# no frozen modules" > $(I686_CACHE)/manifest.py
+	$(MAKE) -C $(MPY_DIR)/mpy-cross -j2
+	$(MAKE) -C $(MPY_DIR)/ports/unix -j2 CROSS_COMPILE=i686-linux-gnu- LDFLAGS_EXTRA=-static MICROPY_PY_BTREE=0 \
+	  MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 FROZEN_MANIFEST=$(abspath $(I686_CACHE))/manifest.py \
+	  MPY_LIB_DIR=$(abspath $(I686_CACHE))/empty-lib BUILD=build-i686
+	cp $(MPY_DIR)/ports/unix/build-i686/micropython $(I686_CACHE)/micropython
