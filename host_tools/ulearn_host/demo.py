@@ -16,6 +16,10 @@ from . import REPO_ROOT
 from .errors import UlearnError
 
 OUT = REPO_ROOT / "out" / "demo"
+GRAVITY = 9.80665
+EPOCHS = 30
+ANOMALY_SPEC = {"version": 1, "window": 64, "axes": 3, "rate_hz": 200.0, "hop": 32, "nfft": 64,
+                "features": ["mean", "std", "ptp", "centroid", "band"], "bands": [[1, 8], [8, 33]], "magnitude": 3}
 
 
 def step(title: str) -> None:
@@ -68,7 +72,7 @@ class DemoBoard:
             self.proc.wait(timeout=10)
 
 
-def run_demo(port: str | None) -> None:
+def run_demo(port: str | None, epochs: int = EPOCHS) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with DemoBoard(port or os.environ.get("ULEARN_PORT")) as port:
         step("1. the board")
@@ -78,15 +82,9 @@ def run_demo(port: str | None) -> None:
         ulearn("push", "--port", port)
         ulearn("push", "--port", port, "-q")
 
-        for extra in DEMO_STEPS:
-            extra(port)
+        fan_state_cnn(port, epochs)
+        anomaly_in_situ(port)
     print("\nulearn demo: done.", flush=True)
-
-
-GRAVITY = 9.80665
-EPOCHS = 30
-ANOMALY_SPEC = {"version": 1, "window": 64, "axes": 3, "rate_hz": 200.0, "hop": 32, "nfft": 64,
-                "features": ["mean", "std", "ptp", "centroid", "band"], "bands": [[1, 8], [8, 33]], "magnitude": 3}
 
 
 def put_fan_recording(port: str, state: str, seed: int, fans: int = 1) -> None:
@@ -113,10 +111,10 @@ def put_fan_recording(port: str, state: str, seed: int, fans: int = 1) -> None:
         board.put(json.dumps(profile, sort_keys=True).encode(), "/board.json")
 
 
-def fan_state_cnn(port: str) -> None:
+def fan_state_cnn(port: str, epochs: int = EPOCHS) -> None:
     model = OUT / "fan.mpy"
     step("3. train the fan-state CNN on the host (SIMULATED fan vibration, 200 Hz, 3 axes), quantize to int8")
-    ulearn("train", "--data", "fan-sim", "--model", "cnn", "--out", str(model), "--epochs", str(EPOCHS))
+    ulearn("train", "--data", "fan-sim", "--model", "cnn", "--out", str(model), "--epochs", str(epochs))
 
     step("4. evaluate it: host reference and the board, every int8 output compared")
     ulearn("eval", str(model), "--data", "fan-sim", "--port", port, "--limit", "48")
@@ -157,9 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", help="a real board; default: a virtual board")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="CNN training epochs")
     args = parser.parse_args(argv)
-    globals()["EPOCHS"] = args.epochs
     try:
-        run_demo(args.port)
+        run_demo(args.port, args.epochs)
     except UlearnError as e:
         print(f"ulearn: {e}", file=sys.stderr)
         return 1
