@@ -77,11 +77,11 @@ def compile_tree(src: Path, arch: str = HOST_ARCH) -> Path:
     return out
 
 
-def device_path(compiled: bool = False, extra: list[Path] | None = None) -> list[Path]:
-    """The import path for device code: extra folders, then lib/ and device/apps (source or `.mpy`)."""
+def device_path(compiled: bool = False, extra: list[Path] | None = None, arch: str = HOST_ARCH) -> list[Path]:
+    """The import path for device code: extra folders, then lib/ and device/apps (source or `.mpy` for `arch`)."""
     roots = [LIB_DIR, APPS_DIR]
     if compiled:
-        roots = [compile_tree(r) for r in roots if r.exists()]
+        roots = [compile_tree(r, arch) for r in roots if r.exists()]
     return [*(extra or []), *roots]
 
 
@@ -105,19 +105,20 @@ class MicroPythonError(UlearnError):
 def run(code: str | None = None, *, script: Path | None = None, args: list[str] | None = None,
         heap: str = DEFAULT_HEAP, compiled: bool = False, path: list[Path] | None = None,
         cwd: Path | None = None, timeout: float = 300, env: dict | None = None,
-        check: bool = True) -> Result:
+        check: bool = True, micropython: str | None = None, arch: str = HOST_ARCH) -> Result:
     """Run `code` (a string) or `script` in MicroPython with the device package on its path.
 
-    `heap` caps the heap (`-X heapsize`), `compiled` runs `.mpy` builds of lib/ and the apps.
+    `heap` caps the heap (`-X heapsize`), `compiled` runs `.mpy` builds of lib/ and the apps (for
+    `arch`, the interpreter's native arch). `micropython` names another interpreter binary.
     With `check`, a non-zero exit raises MicroPythonError holding MicroPython's own traceback.
     """
     if (code is None) == (script is None):
         raise ValueError("give exactly one of code or script")
-    cmd = [micropython_exe(), "-X", f"heapsize={heap}"]
+    cmd = [micropython or micropython_exe(), "-X", f"heapsize={heap}"]
     cmd += ["-c", code] if code is not None else [str(script)]
     cmd += args or []
     run_env = dict(os.environ if env is None else env)
-    run_env["MICROPYPATH"] = ":".join(str(p) for p in device_path(compiled, path))
+    run_env["MICROPYPATH"] = ":".join(str(p) for p in device_path(compiled, path, arch))
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=run_env, timeout=timeout)
     except subprocess.TimeoutExpired as e:

@@ -25,11 +25,26 @@ def backend_name():
     return _backend_module.NAME
 
 
+def int8_array(n, zero=True):
+    """An array('b') of n items made with one allocation (no temporary bytes object on MicroPython),
+    zero-filled unless `zero` is False."""
+    from array import array
+    try:
+        a = array("b", range(n))  # MicroPython: sized from len(range), values wrap
+    except OverflowError:  # CPython checks the values
+        return array("b", bytes(n))
+    if zero:
+        for i in range(n):
+            a[i] = 0
+    return a
+
+
 def read_blob(path):
     """The blob bytes stored at `path`: a compiled model module (`.mpy`, or `.py`) or a raw blob file.
 
     A model module defines `BLOB = b"..."`, so the weights can stay in flash (ROMFS) on boards that
-    map modules there. Raises ulearn.blob.BlobError with what to do when the file cannot be used.
+    map modules there; a raw blob file comes back as one array('b') (int8 weights used in place).
+    Raises ulearn.blob.BlobError with what to do when the file cannot be used.
     """
     from ulearn.blob import BlobError
     if path.endswith(".mpy") or path.endswith(".py"):
@@ -52,11 +67,20 @@ def read_blob(path):
         if data is None:
             raise BlobError("%s holds no BLOB constant: it is not a ulearn model module" % path)
         return data
+    # A raw blob is read straight into one int8 array: int8 weights are then used in place (no copy).
+    import os
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        size = os.stat(path)[6]
     except OSError as e:
         raise BlobError("%s: cannot read the model file (%s)" % (path, e))
+    try:
+        buf = int8_array(size, zero=False)
+    except MemoryError:
+        raise BlobError("%s: the model file has %d bytes, more than the free heap; free memory or use a "
+                        "smaller model" % (path, size))
+    with open(path, "rb") as f:
+        f.readinto(buf)
+    return buf
 
 
 def load(path_or_bytes, **options):

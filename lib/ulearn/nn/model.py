@@ -19,6 +19,7 @@ import sys
 from array import array
 
 import ulearn.backend  # noqa: F401 - the package chooses the provider once, at import
+from ulearn import int8_array  # noqa: F401 - also used by ulearn.nn and ulearn.nn._alloc
 from ulearn.nn import format as F
 from ulearn.nn.layers import depthwise_conv, pool, softmax
 
@@ -65,19 +66,6 @@ def run_layer(L, src, dst, col):
     else:  # softmax
         softmax(src, dst, r[9], r[25], extra)
     return dst
-
-
-def int8_array(n, zero=True):
-    """An array('b') of n items made with one allocation (no temporary bytes object on MicroPython),
-    zero-filled unless `zero` is False."""
-    try:
-        a = array("b", range(n))  # MicroPython: sized from len(range), values wrap
-    except OverflowError:  # CPython checks the values
-        return array("b", bytes(n))
-    if zero:
-        for i in range(n):
-            a[i] = 0
-    return a
 
 
 def _release(name):
