@@ -266,3 +266,15 @@ def test_relative_home_still_serves_the_flash(tmp_path, monkeypatch):
             assert "etc" not in b.eval("__import__('os').listdir('/')")
     finally:
         board.stop()
+
+
+def test_push_raw_blob_as_is_and_mpy_recompiled(virtual_board, tmp_path):
+    from ulearn import blob as fmt
+    from ulearn_host.blob import save_model, write_blob
+    blob = write_blob(fmt.KIND_FEATURE_SPEC, {"name": "spec"}, {})
+    save_model(blob, tmp_path / "m.mpy")  # writes m.mpy and m.ulb
+    with Board(virtual_board.port) as b:
+        result = push(b, [str(tmp_path / "m.ulb"), str(tmp_path / "m.mpy")], progress=False)
+        assert sorted(result.copied) == ["/m.mpy", "/m.ulb"]
+        assert b.get("/m.ulb") == blob
+        assert b.get("/m.mpy")[:2] == b"M\x06"

@@ -89,9 +89,12 @@ def _add_tree(plan: PushPlan, src: Path, dest_root: str, cplan: dict) -> None:
 
 
 def _model_file(path: Path, cplan: dict) -> FilePlan:
-    """A model: recompiled from its blob for this board (so a model built elsewhere still loads)."""
+    """A model. `.ulb` goes as it is (a raw blob loads into one int8 array: weights used in place);
+    `.mpy` is recompiled from its blob for this board (so a model built elsewhere still loads)."""
     blob = load_blob_bytes(path)
     name = path.stem
+    if path.suffix == ".ulb":
+        return FilePlan(f"/{name}.ulb", blob, str(path))
     if cplan["mode"] == "source":
         return FilePlan(f"/{name}.py", blob_module_source(blob, name).encode(), str(path))
     with tempfile.TemporaryDirectory() as tmp:
