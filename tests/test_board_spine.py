@@ -166,26 +166,35 @@ def _board_versions(b: Board, package: str, count: int) -> list[str]:
     return ast.literal_eval(b.exec(code, timeout=60).strip())
 
 
-def test_kill_during_push_leaves_whole_files_and_next_push_completes(fresh_board, tmp_path):
-    pkg = tmp_path / "pkgkill"
-    _make_package(pkg, "old", files=16, size=3000)
-    with Board(fresh_board.port) as b:
-        push(b, [str(pkg)], progress=False)
-    _make_package(pkg, "new", files=16, size=3000)
+def test_kill_during_push_leaves_whole_files_and_next_push_completes(tmp_path):
+    """Power-cut the board 1 s into a push that takes several seconds (whatever the machine's speed)."""
+    from conftest import VirtualBoardProcess
+    board = VirtualBoardProcess(tmp_path / "board", flash_size="1M").start()
+    files, size = 32, 6000
+    try:
+        pkg = tmp_path / "pkgkill"
+        _make_package(pkg, "old", files=files, size=size)
+        with Board(board.port) as b:
+            push(b, [str(pkg)], progress=False)
+        _make_package(pkg, "new", files=files, size=size)
 
-    killer = threading.Timer(0.7, fresh_board.kill_interpreter)
-    killer.start()
-    with pytest.raises(BoardError), Board(fresh_board.port, timeout=5) as b:
-        push(b, [str(pkg)], progress=False)
-    killer.join()
+        killer = threading.Timer(1.0, board.kill_interpreter)
+        killer.start()
+        started = time.monotonic()
+        with pytest.raises(BoardError), Board(board.port, timeout=5) as b:
+            push(b, [str(pkg)], progress=False)
+        killer.join()
+        assert time.monotonic() - started >= 1.0  # the push was cut, it did not finish first
 
-    with Board(fresh_board.port) as b:  # every module imports whole: old or new, never truncated
-        versions = _board_versions(b, "pkgkill", 16)
-        assert set(versions) <= {"old", "new"}
-        result = push(b, [str(pkg)], progress=False)
-        assert _board_versions(b, "pkgkill", 16) == ["new"] * 16
-        assert not [p for p in b.walk("/lib/pkgkill") if p.endswith(".ulearn-tmp")]
-    assert len(result.copied) + result.unchanged == 17
+        with Board(board.port) as b:  # every module imports whole: old or new, never truncated
+            versions = _board_versions(b, "pkgkill", files)
+            assert set(versions) <= {"old", "new"}
+            result = push(b, [str(pkg)], progress=False)
+            assert _board_versions(b, "pkgkill", files) == ["new"] * files
+            assert not [p for p in b.walk("/lib/pkgkill") if p.endswith(".ulearn-tmp")]
+        assert len(result.copied) + result.unchanged == files + 1
+    finally:
+        board.stop()
 
 
 def test_flash_full_refuses_and_previous_version_imports(fresh_board, tmp_path):
