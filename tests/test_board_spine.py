@@ -159,9 +159,12 @@ def _make_package(folder: Path, version: str, files: int = 24, size: int = 6000)
 
 
 def _board_versions(b: Board, package: str, count: int) -> list[str]:
-    code = ("import sys\n_v=[]\nfor _i in range(%d):\n _n='%s.m%%02d' %% _i\n"
-            " m=__import__(_n, None, None, ['VERSION'])\n"
-            " _v.append(m.VERSION)\n sys.modules.pop(_n)\nprint(repr(_v))" % (count, package))
+    """The VERSION of every module of `package` on the board (each imported, read, then dropped)."""
+    code = ("import sys, gc\n_v=[]\n_p=__import__(%r)\nfor _i in range(%d):\n _n='m%%02d' %% _i\n"
+            " m=__import__(%r + '.' + _n, None, None, ['VERSION'])\n"
+            " _v.append(m.VERSION)\n sys.modules.pop(%r + '.' + _n)\n"
+            " if hasattr(_p, _n):\n  delattr(_p, _n)\n del m\n gc.collect()\n"
+            "sys.modules.pop(%r)\nprint(repr(_v))" % (package, count, package, package, package))
     import ast
     return ast.literal_eval(b.exec(code, timeout=60).strip())
 
