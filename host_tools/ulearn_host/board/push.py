@@ -16,15 +16,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import REPO_ROOT, device_lib_dir
+from .. import device_lib_dir, resource_dir
 from ..blob import blob_module_source, load_blob_bytes
 from ..errors import UlearnError
 from ..unixport import mpy_cross_exe
 from .device import TMP_SUFFIX, Board, BoardError
 from .probe import compile_plan, identify
 
-APPS_DIR = REPO_ROOT / "device" / "apps"
-NATIVE_DIST = REPO_ROOT / "device" / "native" / "dist"
+APPS_DIR = resource_dir("device", "apps")
+NATIVE_DIST = resource_dir("device", "native", "dist")
 MODEL_SUFFIXES = (".ulb", ".mpy")
 FS_OVERHEAD = 4096  # per file written aside: one flash block of metadata/slack
 

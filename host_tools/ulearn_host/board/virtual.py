@@ -27,6 +27,7 @@ import time
 import tty
 from pathlib import Path
 
+from .. import resource_dir
 from ..unixport import micropython_exe
 
 BLOCK_SIZE = 4096
@@ -77,7 +78,7 @@ except BaseException as _e:
     print("{marker}", repr(_e))
 """
 
-CIRCUITPYTHON_SHIMS = Path(__file__).resolve().parents[3] / "device" / "sim" / "circuitpython"
+CIRCUITPYTHON_SHIMS = resource_dir("device", "sim", "circuitpython")
 
 
 def parse_size(text: str) -> int:
