@@ -14,7 +14,7 @@ from ulearn_host import features as F
 from ulearn_host import unixport
 from ulearn_host.data import load_dataset
 
-ULAB = Path(os.environ.get("ULEARN_MICROPYTHON") or unixport.REPO_ROOT / ".cache/micropython-ulab/micropython")
+ULAB = Path(os.environ.get("ULEARN_MICROPYTHON") or unixport.CACHE_DIR / "micropython-ulab" / "micropython")
 ALL = ("mean", "std", "rms", "min", "max", "ptp", "skew", "kurt", "zcr", "dom", "centroid", "band")
 # largest difference allowed per feature (LSB of its scale); dom may differ on near ties only
 TOLERANCE = {"mean": 1, "std": 4, "rms": 4, "min": 0, "max": 0, "ptp": 0, "skew": 24, "zcr": 0,

@@ -85,7 +85,7 @@ print(json.dumps(res))
 
 
 def ulab_interpreter() -> Path | None:
-    p = Path(os.environ.get("ULEARN_MICROPYTHON") or unixport.REPO_ROOT / ".cache/micropython-ulab/micropython")
+    p = Path(os.environ.get("ULEARN_MICROPYTHON") or unixport.CACHE_DIR / "micropython-ulab" / "micropython")
     return p if p.exists() else None
 
 

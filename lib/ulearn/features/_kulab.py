@@ -3,14 +3,21 @@
 Same definitions as the Q15 path (ulearn.features.spec) computed in float over all channels at
 once: mean (round half up), population std, rms = sqrt(var + mean^2), skew/kurt = m3/std^3,
 m4/std^4 (Q8) about the rounded mean, zero crossings about the rounded mean, the magnitude channel
-as the Q15 path makes it (floor sqrt of the sum of (x >> 1)^2, times 2), FFT by ulab of each
-mean-removed channel zero-padded to nfft and divided by nfft, power = |X|^2 / 2, dom/centroid
-(Q4 bins), band = sqrt(sum of power). Not bit-exact with the Q15 path: the differences on real
-windows are bounded in tests/test_features_ulab.py. ulab allocates temporary arrays, so this path
-allocates heap on every window (the Q15 paths do not).
+as the Q15 path makes it (floor sqrt of the sum of (x >> 1)^2, times 2), |FFT| by
+ulab.utils.spectrogram of each mean-removed channel zero-padded to nfft, power = |X / nfft|^2 / 2,
+dom/centroid (Q4 bins), band = sqrt(sum of power). Not bit-exact with the Q15 path: the differences
+on real windows are bounded in tests/test_features_ulab.py.
+
+Speed: ulab costs a fixed ~0.2 us per call plus a few ns per element, so the window lives in one
+preallocated (channels, nfft) float matrix (channel-major, zero padded) filled and mean-removed in
+place, every statistic is one call over all channels, the FFT magnitudes go straight into
+preallocated rows (spectrogram with out= and a scratchpad), and the outputs are gathered with one
+concatenate and written with one slice assignment. ulab still allocates the results of its
+operations, so this path allocates heap on every window (the Q15 paths do not).
 """
 
 from ulab import numpy as np
+from ulab import utils
 
 _S16 = 32767
 
@@ -22,100 +29,171 @@ class UlabPath:
         self.spec = spec
         self.codes = codes
         t = spec.window
-        self.ch = spec.axes + (1 if spec.magnitude else 0)
-        self.mat = np.zeros((t, self.ch))
-        n = spec.nfft
-        self.spectral = False
+        c_n = spec.axes
+        self.ch = ch = c_n + (1 if spec.magnitude else 0)
+        need = bytearray(12)
         for c in codes:
-            if c >= 9:
-                self.spectral = True
+            need[c] = 1
+        self.need = need
+        self.spectral = need[9] or need[10] or need[11]
+        n = spec.nfft if self.spectral else t
+        self.mat = np.zeros((ch, n))                   # channel rows, zero padded to nfft
+        self.win = self.mat[:, :t] if t < n else self.mat
+        self.raw = self.win[:c_n, :] if ch > c_n else self.win
+        self.pw = np.zeros((ch, t))                    # powers of the deviations, in place
+        self.ones = np.ones(t)
+        self.tf = float(t)
+        # per output (feature-major, channel-minor): final = floor(row * rmul / rdiv + radd)
+        mul = {6: 256.0, 7: 256.0, 8: 32767.0, 9: 16.0, 10: 16.0}
+        div = {6: float(t), 7: float(t), 8: float(t - 1)}
+        add = {9: 16.5}
+        rm = []
+        rd = []
+        ra = []
+        for code in codes:
+            k = len(spec.bands) if code == 11 else 1
+            rm.extend([mul.get(code, 1.0)] * (k * ch))
+            rd.extend([div.get(code, 1.0)] * (k * ch))
+            ra.extend([add.get(code, 0.5)] * (k * ch))
+        self.rmul = np.array(rm)
+        self.rdiv = np.array(rd)
+        self.radd = np.array(ra)
+        self.out_obj = None
+        self.out_view = None
+        m = spec.magnitude
+        if m:
+            self.magrow = self.win[c_n, :]
+            self.sq = np.zeros((m, t))                 # (x >> 1)^2 of the first m axes
+            self.sqrows = [self.sq[c, :] for c in range(m)]
         if self.spectral:
             nb = n // 2 + 1
-            self.buf = np.zeros(n)
-            self.pm = np.zeros((nb - 1, self.ch))       # power of bins 1 .. n/2
-            self.kk = np.zeros((nb - 1, 1))
+            self.spec_m = np.zeros((ch, n))
+            self.scratch = np.zeros(2 * n)
+            self.rows = [self.mat[c, :] for c in range(ch)]
+            self.srows = [self.spec_m[c, :] for c in range(ch)]
+            self.half = self.spec_m[:, 1:nb]            # |X_k| then power, k = 1 .. n/2
+            # one matrix product gives, per channel: sum of power, sum of k * power, each band's sum
+            nbands = len(spec.bands) if need[11] else 0
+            wm = np.zeros((nb - 1, 2 + nbands))
+            scale = 0.5 / (n * n)                      # power = |X / n|^2 / 2
             for k in range(1, nb):
-                self.kk[k - 1, 0] = k
+                wm[k - 1, 0] = 1.0
+                wm[k - 1, 1] = k
+                for j in range(nbands):
+                    b = spec.bands[j]
+                    if b[0] <= k < b[1]:
+                        wm[k - 1, 2 + j] = scale
+            self.wm = wm
 
     def compute(self, x, out, offset, check):
         s = self.spec
         t = s.window
         c_n = s.axes
-        ch = self.ch
-        w = np.frombuffer(x, dtype=np.int16, offset=2 * offset * c_n, count=t * c_n).reshape((t, c_n))
-        m = self.mat
-        m[:, :c_n] = w
-        if s.magnitude:
-            h = np.floor(m[:, :s.magnitude] * 0.5)
-            m[:, c_n] = np.floor(np.sqrt(np.sum(h * h, axis=1))) * 2
-            m[:, c_n] = np.minimum(m[:, c_n], _S16)
-        lo = np.min(m, axis=0)
-        hi = np.max(m, axis=0)
-        if check:
+        tf = self.tf
+        need = self.need
+        wt = np.frombuffer(x, dtype=np.int16, offset=2 * offset * c_n, count=t * c_n).reshape((t, c_n)).transpose()
+        raw = self.raw
+        raw -= raw                             # (x -= x zeroes without the scalar a `*= 0` allocates)
+        raw += wt
+        win = self.win
+        m = s.magnitude
+        if m:
+            sq = self.sq
+            sq -= sq
+            sq += np.right_shift(wt[:m, :] if m < c_n else wt, 1)
+            sq *= sq
+            mr = self.magrow
+            mr -= mr
+            for r in self.sqrows:
+                mr += r
+            q = np.floor(np.sqrt(mr))
+            mr -= mr
+            mr += q
+            mr += q
+            if np.max(mr) > _S16:
+                q = np.minimum(mr, 32767.0)
+                mr -= mr
+                mr += q
+        lo = np.min(win, axis=1)
+        hi = np.max(win, axis=1)
+        if check and (np.min(lo) <= -_S16 or np.max(hi[:c_n] if m else hi) >= _S16):
             for c in range(c_n):
                 if lo[c] <= -_S16 or hi[c] >= _S16:
                     raise ValueError("window: axis %d is saturated (%d..%d); lower the sensor gain or "
                                      "in_scale" % (c, int(lo[c]), int(hi[c])))
-        mean = np.floor(np.mean(m, axis=0) + 0.5)
-        d = m - mean
-        d2 = d * d
-        var = np.mean(d2, axis=0)
-        m3 = np.mean(d2 * d, axis=0)
-        m4 = np.mean(d2 * d2, axis=0)
-        neg = np.array(d < 0, dtype=np.float)
-        step = neg[1:, :] - neg[:-1, :]
-        zc = np.sum(step * step, axis=0)
+        ones = self.ones
+        mean = np.floor(np.dot(win, ones) / tf + 0.5)
+        win -= mean.reshape((self.ch, 1))
+        pw = self.pw
+        pw -= pw
+        pw += win
+        pw *= win
+        var = np.dot(pw, ones) / tf
+        # a constant channel has var = 0 and every deviation 0: skew = kurt = 0 / tiny = 0
+        safe = np.maximum(var, 1e-30)
+        std = np.sqrt(safe)
+        if need[6] or need[7]:
+            pw *= win
+            if need[6]:
+                skew = np.dot(pw, ones) / (safe * std)          # times 256 / t at the end
+            if need[7]:
+                pw *= win
+                kurt = np.dot(pw, ones) / (safe * safe)
+        if need[8]:
+            neg = win < 0.0
+            zc = np.sum(np.not_equal(neg[:, 1:], neg[:, :-1]), axis=1)   # times 32767 / (t - 1) at the end
         if self.spectral:
-            n = s.nfft
-            nb = n // 2 + 1
-            buf = self.buf
-            pm = self.pm
-            scale = 0.5 / (n * n)
-            for c in range(ch):
-                buf[:t] = d[:, c]
-                if t < n:              # (an empty slice assignment corrupts memory in ulab 6.x)
-                    buf[t:] = 0.0
-                f = np.fft.fft(buf)
-                re = np.real(f)[1:nb]
-                im = np.imag(f)[1:nb]
-                pm[:, c] = (re * re + im * im) * scale
-            dom = np.argmax(pm, axis=0)
-            tot = np.sum(pm, axis=0)
-            cen = np.sum(pm * self.kk, axis=0)
-            bsum = [np.sum(pm[b[0] - 1:b[1] - 1, :], axis=0) for b in s.bands]
-        # every feature as a vector over channels, rounded half up, written through an int16 view
-        view = np.frombuffer(out, dtype=np.int16, count=ch * s.per_channel).reshape((ch, s.per_channel))
-        pos = var > 0
-        safe = var + (var <= 0)                # 1 where the channel is constant (then skew = kurt = 0)
-        j = 0
+            sc = self.scratch
+            srows = self.srows
+            c = 0
+            for r in self.rows:
+                utils.spectrogram(r, out=srows[c], scratchpad=sc)
+                c += 1
+            p = self.half
+            p *= p
+            if need[9]:
+                dom = np.argmax(p, axis=1)                         # (k - 1) * 16 + 16 at the end
+            g = np.dot(p, self.wm).transpose()
+            if need[10]:
+                cen = g[1] / np.maximum(g[0], 1e-300)              # times 16 at the end
+            if need[11]:
+                bands = np.sqrt(g[2:, :]).flatten()
+        rows = []
         for code in self.codes:
             if code == 0:
-                col = mean
+                rows.append(mean)
             elif code == 1:
-                col = np.sqrt(var)
+                rows.append(std)
             elif code == 2:
-                col = np.sqrt(var + mean * mean)
+                rows.append(np.sqrt(var + mean * mean))
             elif code == 3:
-                col = lo
+                rows.append(lo)
             elif code == 4:
-                col = hi
+                rows.append(hi)
             elif code == 5:
-                col = hi - lo
+                rows.append(hi - lo)
             elif code == 6:
-                col = m3 / (safe * np.sqrt(safe)) * 256 * pos
+                rows.append(skew)
             elif code == 7:
-                col = m4 / (safe * safe) * 256 * pos
+                rows.append(kurt)
             elif code == 8:
-                col = np.floor((zc * 65534 + t - 1) / (2 * (t - 1)))
+                rows.append(np.array(zc, dtype=np.float))
             elif code == 9:
-                col = (dom + 1) * 16
+                rows.append(np.array(dom, dtype=np.float))
             elif code == 10:
-                col = cen / (tot + (tot <= 0)) * 16 * (tot > 0)
+                rows.append(cen)
             else:
-                for b in bsum:
-                    view[:, j] = np.clip(np.floor(np.sqrt(b) + 0.5), -_S16, _S16)
-                    j += 1
-                continue
-            view[:, j] = np.clip(np.floor(col + 0.5), -_S16, _S16)
-            j += 1
+                rows.append(bands)
+        # one (features, channels) matrix, rounded half up, clipped, written channel-major into `out`
+        # each row times its scale, over its divisor (exact for zcr), plus 0.5 (16.5 for dom), floored
+        r = np.concatenate(tuple(rows))
+        r *= self.rmul
+        r /= self.rdiv
+        r += self.radd
+        r = np.clip(np.floor(r), -32767.0, 32767.0).reshape((s.per_channel, self.ch)).transpose()
+        if out is not self.out_obj:
+            self.out_view = np.frombuffer(out, dtype=np.int16, count=self.ch * s.per_channel).reshape(
+                (self.ch, s.per_channel))
+            self.out_obj = out
+        self.out_view[:, :] = r
         return out
