@@ -1018,3 +1018,368 @@ int ul_matvec_q15(const int16_t *w, const int16_t *x, const int32_t *bias, int32
     }
     return UL_OK;
 }
+
+/* ---- prepared weights: arranged once, used by every call ----
+ *
+ * Buffer (4-byte aligned, ul_gemm_prep_size bytes):
+ *   header  int32[8]: magic, n, k, b_off, max |b + b_off|, max |bias|, 0, 0
+ *   int32[4 nb]: bias (0 without bias and for the padding channels); nb = ceil(n / 4) blocks
+ *   per block of 4 channels:
+ *     int32[4]: 2 * bias (wrapped; only used when every sum is below 2^30 in magnitude)
+ *     per k-quad q (k rounded up to 4; missing k and channels are 0), per channel c: int16[4] =
+ *       2 * (b + b_off) of k = 4q, 4q+2, 4q+1, 4q+3
+ *     (two little-endian int16 pairs: what SXTB16 / SXTB16 ROR 8 make of an activation word, so that
+ *     SMLAD multiplies matching lanes; doubled so that the sums come out as 2 * acc, the operand of
+ *     SMMULR in the requantization).
+ * The layout is the same on every target; only the GEMM that reads it differs. */
+#define UL_PREP_MAGIC 0x32574C55   /* "ULW2" */
+#define UL_PREP_HEAD 8             /* int32 words */
+#define UL_PREP_NCH 64             /* channels per pass (stack: sums, parameters) */
+#define UL_PREP_QMAX 64            /* k-quads of the unrolled DSP loop (K <= 256) */
+
+size_t ul_gemm_prep_size(int32_t n, int32_t k) {
+    if (n < 0 || k < 0 || n > (1 << 20) || k > (1 << 20)) {
+        return 0;
+    }
+    size_t nb = ((size_t)n + 3u) / 4u, kq = ((size_t)k + 3u) / 4u;
+    return 4u * UL_PREP_HEAD + nb * (32u + kq * 32u);
+}
+
+static inline size_t prep_block_words(int32_t k) {   /* uint32 words per block of 4 channels */
+    return 4u + (((size_t)k + 3u) / 4u) * 8u;
+}
+
+static inline const int32_t *prep_blocks(const int32_t *wp, int32_t n) {
+    return wp + UL_PREP_HEAD + 4 * ((n + 3) / 4);
+}
+
+int ul_gemm_prepare(const int8_t *b, const int32_t *bias, int32_t n, int32_t k, int32_t b_off, void *buf,
+                    size_t buf_size) {
+    if (n < 0 || k < 0 || n > (1 << 20) || k > (1 << 20)) {
+        return UL_E_DIM;
+    }
+    if (b_off < -UL_OFF_LIMIT || b_off > UL_OFF_LIMIT) {
+        return UL_E_BOFF;
+    }
+    if (!buf || (n && k && !b)) {
+        return UL_E_NULL;
+    }
+    if (((uintptr_t)buf & 3u) || buf_size < ul_gemm_prep_size(n, k)) {
+        return UL_E_PREP;
+    }
+    static const uint8_t lane[4] = {0, 2, 1, 3};
+    int32_t *head = (int32_t *)buf;
+    int32_t *blocks = (int32_t *)prep_blocks(head, n);
+    const int32_t kq = (k + 3) / 4;
+    int32_t wmax = 0, bmax = 0;
+    for (int32_t j0 = 0; j0 < n; j0 += 4) {
+        int32_t *blk = blocks + (size_t)(j0 / 4) * prep_block_words(k);
+        int16_t *w16 = (int16_t *)(blk + 4);
+        for (int32_t c = 0; c < 4; c++) {
+            const int32_t j = j0 + c;
+            const int32_t bj = (j < n && bias) ? bias[j] : 0;
+            head[UL_PREP_HEAD + j] = bj;
+            blk[c] = (int32_t)((uint32_t)bj << 1);
+            const int32_t mag = bj < 0 ? (bj == INT32_MIN ? INT32_MAX : -bj) : bj;
+            bmax = mag > bmax ? mag : bmax;
+            for (int32_t q = 0; q < kq; q++) {
+                int16_t *e = w16 + ((size_t)q * 4u + (size_t)c) * 4u;
+                for (int32_t l = 0; l < 4; l++) {
+                    const int32_t t = 4 * q + lane[l];
+                    const int32_t v = (j < n && t < k) ? b[(size_t)j * (size_t)k + (size_t)t] + b_off : 0;
+                    e[l] = (int16_t)(2 * v);
+                    const int32_t av = v < 0 ? -v : v;
+                    wmax = av > wmax ? av : wmax;
+                }
+            }
+        }
+    }
+    head[0] = UL_PREP_MAGIC;
+    head[1] = n;
+    head[2] = k;
+    head[3] = b_off;
+    head[4] = wmax;
+    head[5] = bmax;
+    head[6] = 0;
+    head[7] = 0;
+    return UL_OK;
+}
+
+/* exact sums of one row against blocks blk0 .. blk0+nb-1 on any target: s[4 nb] = acc (bias included) */
+static void prep_row_c(const int8_t *ar, const int32_t *wp, int32_t n, int32_t k, int32_t a_off, int32_t blk0,
+                       int32_t nb, int32_t *s) {
+    const int32_t kq = (k + 3) / 4;
+    const size_t bw = prep_block_words(k);
+    for (int32_t bi = 0; bi < nb; bi++) {
+        const int32_t *blk = prep_blocks(wp, n) + (size_t)(blk0 + bi) * bw;
+        const int16_t *w16 = (const int16_t *)(blk + 4);
+        const int32_t *bias = wp + UL_PREP_HEAD + 4 * (blk0 + bi);
+        uint32_t acc[4] = {(uint32_t)bias[0], (uint32_t)bias[1], (uint32_t)bias[2], (uint32_t)bias[3]};
+        for (int32_t q = 0; q < kq; q++) {
+            int32_t x[4];
+            for (int32_t l = 0; l < 4; l++) {
+                const int32_t t = 4 * q + l;
+                x[l] = t < k ? ar[t] + a_off : 0;
+            }
+            const int16_t *e = w16 + (size_t)q * 16u;
+            for (int32_t c = 0; c < 4; c++) {   /* weights stored doubled (exact halves); |products| < 2^18 */
+                acc[c] += (uint32_t)(x[0] * (e[4 * c] / 2) + x[2] * (e[4 * c + 1] / 2));
+                acc[c] += (uint32_t)(x[1] * (e[4 * c + 2] / 2) + x[3] * (e[4 * c + 3] / 2));
+            }
+        }
+        for (int32_t c = 0; c < 4; c++) {
+            s[4 * bi + c] = (int32_t)acc[c];
+        }
+    }
+}
+
+#if UL_DSP
+/* ul_prep_row(x, w, skip, s, s_end): for each block of 4 channels (w runs through the blocks): the
+   sums start at the block's 2 * bias, then `quads` k-quads of x (expanded activations, 2 words per
+   quad) times the block's weights; stored to s[0..3], s += 4, until s == s_end. The k-quads are
+   unrolled (UL_PREP_QMAX of them, 44 bytes each) and entered at end - skip (skip = 44 * quads): no
+   loop counter, 11 instructions per 16 MACs.
+   Registers: r0 x, r1 w, r2-r3 activations, r4-r7 sums, r8 r10-r12 weights, lr s; r9 untouched. */
+void ul_prep_row(const uint32_t *x, const uint32_t *w, uint32_t skip, int32_t *s, int32_t *s_end);
+#define UL_Q_ \
+    "ldmia.w r0!, {r2, r3}\n" \
+    "ldmia.w r1!, {r8, r10, r11, r12}\n" \
+    "smlad r4, r2, r8, r4\n" \
+    "smlad r4, r3, r10, r4\n" \
+    "smlad r5, r2, r11, r5\n" \
+    "smlad r5, r3, r12, r5\n" \
+    "ldmia.w r1!, {r8, r10, r11, r12}\n" \
+    "smlad r6, r2, r8, r6\n" \
+    "smlad r6, r3, r10, r6\n" \
+    "smlad r7, r2, r11, r7\n" \
+    "smlad r7, r3, r12, r7\n"
+#define UL_Q4_ UL_Q_ UL_Q_ UL_Q_ UL_Q_
+#define UL_Q16_ UL_Q4_ UL_Q4_ UL_Q4_ UL_Q4_
+__asm__(
+    ".pushsection .text.ul_prep_row, \"ax\", %progbits\n"
+    ".syntax unified\n"
+    ".thumb\n"
+    ".p2align 2\n"
+    ".type ul_prep_row, %function\n"
+    ".thumb_func\n"
+    "ul_prep_row:\n"
+    "push {r4, r5, r6, r7, r8, r10, r11, lr}\n"
+    "adr.w r12, .Lul_prep_end\n"
+    "sub r12, r12, r2\n"
+    "orr r12, r12, #1\n"
+    "push {r0, r12}\n"                    /* [sp] x, [sp, #4] entry (Thumb bit set), [sp, #40] s_end */
+    "mov lr, r3\n"
+    "0:\n"
+    "ldr r0, [sp]\n"
+    "ldmia r1!, {r4, r5, r6, r7}\n"
+    "ldr pc, [sp, #4]\n"
+    ".Lul_prep_start:\n"
+    UL_Q16_ UL_Q16_ UL_Q16_ UL_Q16_
+    ".Lul_prep_end:\n"
+    "stmia lr!, {r4, r5, r6, r7}\n"
+    "ldr r12, [sp, #40]\n"
+    "cmp lr, r12\n"
+    "bne 0b\n"
+    "add sp, sp, #8\n"
+    "pop {r4, r5, r6, r7, r8, r10, r11, pc}\n"
+    ".if (.Lul_prep_end - .Lul_prep_start) - 44 * 64\n"
+    ".error \"ul_prep_row: a k-quad is not 44 bytes\"\n"
+    ".endif\n"
+    ".size ul_prep_row, . - ul_prep_row\n"
+    ".popsection\n");
+
+/* ul_prep_expand(a, x, quads, ao2): x[2q] = SXTAB16(ao2, word q of a), x[2q+1] = the same ROR 8:
+   (a + a_off) of k = 4q, 4q+2 and 4q+1, 4q+3 as int16 pairs (a may be unaligned). */
+void ul_prep_expand(const int8_t *a, uint32_t *x, uint32_t quads, uint32_t ao2);
+__asm__(
+    ".pushsection .text.ul_prep_expand, \"ax\", %progbits\n"
+    ".syntax unified\n"
+    ".thumb\n"
+    ".p2align 2\n"
+    ".type ul_prep_expand, %function\n"
+    ".thumb_func\n"
+    "ul_prep_expand:\n"
+    "push {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+    "lsrs r12, r2, #2\n"
+    "beq 2f\n"
+    "1:\n"
+    "ldr r8, [r0], #4\n"
+    "ldr r9, [r0], #4\n"
+    "ldr r10, [r0], #4\n"
+    "ldr r11, [r0], #4\n"
+    "sxtab16 r4, r3, r8\n"
+    "sxtab16 r5, r3, r8, ror #8\n"
+    "sxtab16 r6, r3, r9\n"
+    "sxtab16 r7, r3, r9, ror #8\n"
+    "sxtab16 r8, r3, r10\n"
+    "sxtab16 r9, r3, r10, ror #8\n"
+    "sxtab16 r10, r3, r11\n"
+    "sxtab16 r11, r3, r11, ror #8\n"
+    "stmia r1!, {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+    "subs r12, r12, #1\n"
+    "bne 1b\n"
+    "2:\n"
+    "ands r2, r2, #3\n"
+    "beq 4f\n"
+    "3:\n"
+    "ldr r8, [r0], #4\n"
+    "sxtab16 r4, r3, r8\n"
+    "sxtab16 r5, r3, r8, ror #8\n"
+    "stmia r1!, {r4, r5}\n"
+    "subs r2, r2, #1\n"
+    "bne 3b\n"
+    "4:\n"
+    "pop {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+    "bx lr\n"
+    ".size ul_prep_expand, . - ul_prep_expand\n"
+    ".popsection\n");
+
+/* ul_prep_rq4(s, p, o, groups, out_off): 4 * groups outputs o[c] = SSAT8(out_off + RDBPOT(SRDHM(acc,
+   mult), r)) from s[c] = 2 * acc (|acc| < 2^30) and p[2c] = mult, p[2c+1] = -2^(32 - r), r >= 1:
+     h  = SMMULR(2 acc, mult)                       SRDHM
+     hm = h - (h < 0)                               ADD h, h, ASR #31
+     y  = SMMLSR(hm, -2^(32-r), out_off)            out_off + floor((hm * 2^(32-r) + 2^31) / 2^32)
+        = out_off + floor((hm + 2^(r-1)) / 2^r)     the rounding divide by 2^r (round half away from 0)
+   6.25 instructions per output. */
+void ul_prep_rq4(const int32_t *s, const int32_t *p, int8_t *o, uint32_t groups, int32_t out_off);
+#define UL_RQ_(S, M, P) \
+    "smmulr " S ", " S ", " M "\n" \
+    "add " S ", " S ", " S ", asr #31\n" \
+    "smmlsr " S ", " S ", " P ", r12\n" \
+    "ssat " S ", #8, " S "\n"
+__asm__(
+    ".pushsection .text.ul_prep_rq4, \"ax\", %progbits\n"
+    ".syntax unified\n"
+    ".thumb\n"
+    ".p2align 2\n"
+    ".type ul_prep_rq4, %function\n"
+    ".thumb_func\n"
+    "ul_prep_rq4:\n"
+    "push {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+    "ldr r12, [sp, #32]\n"
+    "1:\n"
+    "ldmia r0!, {r4, r5, r6, r7}\n"
+    "ldmia r1!, {r8, r9, r10, r11}\n"
+    UL_RQ_("r4", "r8", "r9")
+    UL_RQ_("r5", "r10", "r11")
+    "ldmia r1!, {r8, r9, r10, r11}\n"
+    UL_RQ_("r6", "r8", "r9")
+    UL_RQ_("r7", "r10", "r11")
+    "strb r4, [r2], #1\n"
+    "strb r5, [r2], #1\n"
+    "strb r6, [r2], #1\n"
+    "strb r7, [r2], #1\n"
+    "subs r3, r3, #1\n"
+    "bne 1b\n"
+    "pop {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+    "bx lr\n"
+    ".size ul_prep_rq4, . - ul_prep_rq4\n"
+    ".popsection\n");
+
+static inline int32_t smmlsr(int32_t x, int32_t y, int32_t a) {   /* (a*2^32 - x*y + 2^31) >> 32 */
+    int32_t r;
+    __asm__("smmlsr %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(a));
+    return r;
+}
+
+/* x = (a + a_off) of one row as int16 pairs (ul_prep_expand), the last partial quad padded with 0 */
+static void prep_expand(const int8_t *ar, uint32_t *x, int32_t k, uint32_t ao2, int32_t a_off) {
+    const int32_t quads = k >> 2, rest = k & 3;
+    if (quads) {
+        ul_prep_expand(ar, x, (uint32_t)quads, ao2);
+    }
+    if (rest) {   /* missing lanes meet zero weights; 0 keeps them defined */
+        const int8_t *t = ar + 4 * quads;
+        x[2 * quads] = pack16(t[0] + a_off, rest > 2 ? t[2] + a_off : 0);
+        x[2 * quads + 1] = pack16(rest > 1 ? t[1] + a_off : 0, 0);
+    }
+}
+#endif
+
+int ul_gemm_s8_prep(const int8_t *a, const void *wprep, const int32_t *mult, const int8_t *shift, int8_t *out,
+                    int32_t m, int32_t n, int32_t k, int32_t a_off, int32_t out_off, int32_t act_min,
+                    int32_t act_max) {
+    if (m < 0 || n < 0 || k < 0) {
+        return UL_E_DIM;
+    }
+    if (a_off < -UL_OFF_LIMIT || a_off > UL_OFF_LIMIT) {
+        return UL_E_AOFF;
+    }
+    if (!wprep || (m && k && !a) || (m && n && !out)) {
+        return UL_E_NULL;
+    }
+    const int32_t *wp = (const int32_t *)wprep;
+    if (((uintptr_t)wprep & 3u) || wp[0] != UL_PREP_MAGIC || wp[1] != n || wp[2] != k) {
+        return UL_E_PREP;
+    }
+    int st = check_requant(mult, shift, n, out_off, act_min, act_max);
+    if (st != UL_OK || !m || !n) {
+        return st;
+    }
+    const int full = act_min == -128 && act_max == 127;
+    int32_t s[UL_PREP_NCH] __attribute__((aligned(8)));
+#if UL_DSP
+    /* |acc| <= k * max|a + a_off| * max|b + b_off| + max|bias| < 2^30: the doubled sums do not wrap and
+       SMMULR gives SRDHM exactly (channels with a right shift r >= 1 go through ul_prep_rq4, the
+       others through finish()); otherwise the exact C sums and finish() for every output */
+    const int64_t amax = a_off >= 0 ? 127 + a_off : 128 - a_off;
+    const int dsp = k >= 1 && k <= UL_PREP_QMAX * 4 && (int64_t)k * amax * wp[4] + wp[5] < (1 << 30);
+    uint32_t x[UL_PREP_QMAX * 2] __attribute__((aligned(8)));
+    int32_t par[2 * UL_PREP_NCH] __attribute__((aligned(8)));
+    uint8_t slow[UL_PREP_NCH];
+    const uint32_t ao2 = pack16(a_off, a_off), skip = 44u * (uint32_t)((k + 3) / 4);
+#endif
+    for (int32_t j0 = 0; j0 < n; j0 += UL_PREP_NCH) {
+        const int32_t nc = n - j0 < UL_PREP_NCH ? n - j0 : UL_PREP_NCH, nb = (nc + 3) / 4;
+        const int32_t *mu = mult + j0;
+        const int8_t *sh = shift + j0;
+#if UL_DSP
+        int32_t nslow = 0;
+        for (int32_t c = 0; c < nc; c++) {
+            const int32_t r = -sh[c];
+            par[2 * c] = mu[c];
+            par[2 * c + 1] = r >= 1 ? (int32_t)(0u - (1u << (32 - r))) : 0;
+            if (r < 1) {
+                slow[nslow++] = (uint8_t)c;
+            }
+        }
+        const uint32_t *wblk = (const uint32_t *)(prep_blocks(wp, n) + (size_t)(j0 / 4) * prep_block_words(k));
+#endif
+        for (int32_t i = 0; i < m; i++) {
+            const int8_t *ar = a + (size_t)i * (size_t)k;
+            int8_t *o = out + (size_t)i * (size_t)n + (size_t)j0;
+#if UL_DSP
+            if (dsp) {
+                prep_expand(ar, x, k, ao2, a_off);
+                ul_prep_row(x, wblk, skip, s, s + 4 * nb);
+                int32_t c = nc & ~3;
+                if (c) {
+                    ul_prep_rq4(s, par, o, (uint32_t)c >> 2, out_off);
+                }
+                for (; c < nc; c++) {
+                    if (par[2 * c + 1]) {
+                        int32_t h = smmulr(s[c], par[2 * c]);
+                        o[c] = (int8_t)__ssat(smmlsr(h + (h >> 31), par[2 * c + 1], out_off), 8);
+                    }
+                }
+                for (int32_t t = 0; t < nslow; t++) {   /* no right shift: the general requantization */
+                    c = slow[t];
+                    o[c] = finish((uint32_t)(s[c] >> 1), mu[c], sh[c], out_off, act_min, act_max);
+                }
+                if (!full) {
+                    for (c = 0; c < nc; c++) {
+                        o[c] = (int8_t)(o[c] < act_min ? act_min : (o[c] > act_max ? act_max : o[c]));
+                    }
+                }
+                continue;
+            }
+#endif
+            prep_row_c(ar, wp, n, k, a_off, j0 / 4, nb, s);
+            for (int32_t c = 0; c < nc; c++) {
+                o[c] = finish((uint32_t)s[c], mu[c], sh[c], out_off, act_min, act_max);
+            }
+        }
+    }
+    (void)full;
+    return UL_OK;
+}

@@ -29,6 +29,7 @@ enum {
     UL_E_SCRATCH = -8,  /* conv scratch smaller than one im2col row */
     UL_E_PAD = -9,      /* pad value outside [-128, 127] */
     UL_E_NULL = -10,    /* a required pointer is NULL */
+    UL_E_PREP = -11,    /* prepared-weights buffer misaligned, too small, or prepared for other n/k */
 };
 
 #define UL_OFF_LIMIT 255
@@ -37,6 +38,17 @@ enum {
 int ul_gemm_s8(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
                const int8_t *shift, int8_t *out, int32_t m, int32_t n, int32_t k,
                int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min, int32_t act_max);
+
+/* Prepared weights: b (n x k, int8) + b_off and bias (int32, may be NULL) laid out once in a
+   caller-owned, 4-byte aligned buffer of ul_gemm_prep_size(n, k) bytes (0 for impossible n/k), then
+   used by any number of ul_gemm_s8_prep calls: the same integers as ul_gemm_s8 with that b, bias, b_off,
+   without re-arranging the weights on every call (the fast path on Cortex-M4/M7). */
+size_t ul_gemm_prep_size(int32_t n, int32_t k);
+int ul_gemm_prepare(const int8_t *b, const int32_t *bias, int32_t n, int32_t k, int32_t b_off, void *buf,
+                    size_t buf_size);
+int ul_gemm_s8_prep(const int8_t *a, const void *wprep, const int32_t *mult, const int8_t *shift, int8_t *out,
+                    int32_t m, int32_t n, int32_t k, int32_t a_off, int32_t out_off, int32_t act_min,
+                    int32_t act_max);
 
 int ul_gemm_s32(const int8_t *a, const int8_t *b, const int32_t *bias, int32_t *out,
                 int32_t m, int32_t n, int32_t k, int32_t a_off, int32_t b_off);

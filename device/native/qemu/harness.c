@@ -70,6 +70,7 @@ static int same(const int8_t *a, const int8_t *b, int32_t n) {
 
 static int8_t out8[UL_MAX_OUT];
 static int8_t colbuf[UL_MAX_COL];
+static uint32_t prep[UL_MAX_PREP / 4];   /* prepared weights (ul_gemm_prepare) */
 
 static int check_cases(void) {
     int bad = 0;
@@ -85,6 +86,18 @@ static int check_cases(void) {
                             c->g[1], c->g[2], c->n, c->g[3], c->g[4], c->g[5], c->g[6], c->g[7], c->g[8],
                             c->g[9], c->g[10], c->g[11], c->g[12], c->a_off, c->out_off, c->act_min,
                             c->act_max);
+        }
+        if (st == UL_OK && c->kind == 0) {   /* the same case through prepared weights */
+            int8_t *o2 = out8 + ((c->out_len + 3) & ~3);
+            memset(o2, 0x55, (size_t)c->out_len);
+            st = ul_gemm_prepare(c->b, c->bias, c->n, c->k, c->b_off, prep, sizeof(prep));
+            if (st == UL_OK) {
+                st = ul_gemm_s8_prep(c->a, prep, c->mult, c->shift, o2, c->m, c->n, c->k, c->a_off, c->out_off,
+                                     c->act_min, c->act_max);
+            }
+            if (st == UL_OK && !same(o2, c->want, c->out_len)) {
+                st = -100;
+            }
         }
         if (st != UL_OK || !same(out8, c->want, c->out_len)) {
             char *p = put_s(line, "CHECK case ");
@@ -104,6 +117,10 @@ static int check_cases(void) {
 }
 
 __attribute__((noipa)) static int run_bench(const struct ul_bench *b) {
+    if (b->kind == 2) {   /* prepared weights (prepared once, before timing) */
+        return ul_gemm_s8_prep(b->a, prep, b->mult, b->shift, out8, b->m, b->n, b->k, b->a_off, b->out_off,
+                               -128, 127);
+    }
     if (b->kind == 0) {
         return ul_gemm_s8(b->a, b->b, b->bias, b->mult, b->shift, out8, b->m, b->n, b->k, b->a_off, 0,
                           b->out_off, -128, 127);
@@ -118,7 +135,10 @@ int main(void) {
     uint32_t per_tick_x1000 = calibrate();
     for (int i = 0; i < (int)(sizeof(benches) / sizeof(benches[0])); i++) {
         const struct ul_bench *b = &benches[i];
-        run_bench(b);   /* warm-up (and status check) */
+        if (b->kind == 2 && ul_gemm_prepare(b->b, b->bias, b->n, b->k, 0, prep, sizeof(prep)) != UL_OK) {
+            bad++;
+        }
+        bad += run_bench(b) != UL_OK;   /* warm-up (and status check) */
         timer_start();
         uint32_t t0 = ticks();
         for (int r = 0; r < b->reps; r++) {

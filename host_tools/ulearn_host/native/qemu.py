@@ -48,8 +48,13 @@ def _ptr(name: str | None) -> str:
     return name if name else "0"
 
 
-# (name, kind, m, n, k, conv geometry or None, reps) -- kind 0 = gemm_s8, 1 = conv_s8 layer
+# (name, kind, m, n, k, conv geometry or None, reps) -- kind 0 = gemm_s8, 1 = conv_s8 layer,
+# 2 = gemm_s8_prep (weights prepared once by ul_gemm_prepare, outside the count)
 BENCHES = [
+    ("gemm_64x120x16_prepared", 2, 64, 16, 120, None, 40),
+    ("conv3x3_as_gemm_64x72x16_prepared", 2, 64, 16, 72, None, 40),
+    ("gemm_16x120x64_prepared", 2, 16, 64, 120, None, 40),
+    ("fc_batch1_1x120x64_prepared", 2, 1, 64, 120, None, 100),
     ("gemm_64x120x16", 0, 64, 16, 120, None, 40),      # m x k . (n x k)^T: 64 rows, 16 channels
     ("gemm_16x120x64", 0, 16, 64, 120, None, 40),      # W 64x120 . X 120x16: 16 rows, 64 channels
     ("gemm_64x120x64", 0, 64, 64, 120, None, 10),
@@ -67,10 +72,15 @@ def _requant(rng, n):
     return mult, shift
 
 
+def prep_size(n: int, k: int) -> int:
+    """Bytes of a prepared-weights buffer (ul_gemm_prep_size)."""
+    return 32 + (n + 3) // 4 * (32 + (k + 3) // 4 * 32)
+
+
 def generate(seed: int = 7, cases: int = 160) -> str:
     """The text of vectors.h: random gemm/conv cases with numpy-reference outputs, plus the benchmarks."""
     rng = np.random.default_rng(seed)
-    out, items, max_out, max_col = [], [], 1, 4
+    out, items, max_out, max_col, max_prep = [], [], 1, 4, 32
     for i in range(cases):
         conv = i % 4 == 3
         if conv:
@@ -110,7 +120,8 @@ def generate(seed: int = 7, cases: int = 160) -> str:
             max_col = max(max_col, col_size)
         else:
             want = ref.gemm_s8(a, b, bias, mult, shift, m, n, k, a_off, b_off, out_off, lo, hi).reshape(-1)
-        max_out = max(max_out, want.size)
+        max_out = max(max_out, 2 * want.size + 4)
+        max_prep = max(max_prep, prep_size(n, k))
         p = f"c{i}_"
         out += [_arr(p + "a", "int8_t", a), _arr(p + "b", "int8_t", b), _arr(p + "mult", "int32_t", mult),
                 _arr(p + "shift", "int8_t", shift), _arr(p + "want", "int8_t", want)]
@@ -122,13 +133,14 @@ def generate(seed: int = 7, cases: int = 160) -> str:
     benches = []
     for name, kind, m, n, k, g, reps in BENCHES:
         p = f"b_{name}_"
-        a_len = m * k if kind == 0 else g[0] * g[1] * g[2]
+        a_len = m * k if kind != 1 else g[0] * g[1] * g[2]
         mult, shift = _requant(rng, n)
         out += [_arr(p + "a", "int8_t", rng.integers(-128, 128, a_len, dtype=np.int8)),
                 _arr(p + "b", "int8_t", rng.integers(-128, 128, n * k, dtype=np.int8)),
                 _arr(p + "bias", "int32_t", rng.integers(-5000, 5000, n)),
                 _arr(p + "mult", "int32_t", mult), _arr(p + "shift", "int8_t", shift)]
         max_out = max(max_out, m * n)
+        max_prep = max(max_prep, prep_size(n, k))
         if kind == 1:
             max_col = max(max_col, min(m, 32) * k)
         gg = g or (0,) * 13
@@ -141,7 +153,8 @@ def generate(seed: int = 7, cases: int = 160) -> str:
             "    int32_t g[13]; uint32_t col_size; };\n"
             "struct ul_bench { const char *name; int kind; const int8_t *a, *b; const int32_t *bias, *mult;\n"
             "    const int8_t *shift; int32_t m, n, k, a_off, out_off, reps, macs; int32_t g[13]; };\n"
-            f"#define UL_MAX_OUT {max_out}\n#define UL_MAX_COL {(max_col + 3) & ~3}\n")
+            f"#define UL_MAX_OUT {max_out}\n#define UL_MAX_COL {(max_col + 3) & ~3}\n"
+            f"#define UL_MAX_PREP {max_prep}\n")
     return (head + "".join(out) + "static const struct ul_case cases[] = {\n    " + ",\n    ".join(items)
             + "\n};\nstatic const struct ul_bench benches[] = {\n    " + ",\n    ".join(benches) + "\n};\n")
 
