@@ -97,3 +97,30 @@ def test_bad_arguments_return_a_status(kernel):
         kernel.conv_s8(a, a, None, np.full(1, 1 << 30, np.int32), np.zeros(1, np.int8), a, np.zeros(3, np.int8),
                        2, 2, 1, 1, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, -128, 127)
     assert kernel.conv_col_size(3, 3, 3, 8, 8) == 32 * 27 + 1 - 1 + (4 - 32 * 27 % 4) % 4
+
+
+def test_prepared_weights_equal_reference_and_reject_bad_buffers(kernel):
+    # ul_gemm_prepare once, ul_gemm_s8_prep many times: the integers of ul_gemm_s8 (the numpy reference)
+    rng = np.random.default_rng(8)
+    for m, n, k in ((0, 3, 5), (2, 0, 5), (3, 5, 0), (1, 1, 1), (4, 67, 9), (64, 16, 120), (5, 3, 257)):
+        a, b = rng.integers(-128, 128, m * k, dtype=np.int8), rng.integers(-128, 128, n * k, dtype=np.int8)
+        bias = rng.integers(-(1 << 20), 1 << 20, n).astype(np.int32)
+        mult = rng.integers(1 << 30, 1 << 31, n, dtype=np.int64).astype(np.int32)
+        shift = rng.integers(-12, 2, n).astype(np.int8)
+        prep = kernel.gemm_prepare(b, bias, n, k, -7)
+        assert prep.nbytes >= kernel.gemm_prep_size(n, k)
+        for a_off, out_off, lo, hi in ((3, -5, -128, 127), (-255, 127, -20, 90)):
+            out = np.full(m * n, 0x55, np.int8)
+            kernel.gemm_s8_prep(a, prep, mult, shift, out, m, n, k, a_off, out_off, lo, hi)
+            want = ref.gemm_s8(a, b, bias, mult, shift, m, n, k, a_off, -7, out_off, lo, hi).reshape(-1)
+            assert np.array_equal(out, want), (m, n, k, a_off)
+    b = np.zeros(8, np.int8)
+    raw = np.zeros(64, np.uint8)
+    with pytest.raises(native.KernelError, match="prepared"):   # misaligned buffer
+        native.Kernel._ok(kernel.lib.ul_gemm_prepare(b.ctypes.data_as(native._P8), None, 2, 4, 0,
+                                                     raw.ctypes.data + 1, 60))
+    prep = kernel.gemm_prepare(b, None, 2, 4, 0)
+    with pytest.raises(native.KernelError, match="prepared"):   # prepared for n=2, called with n=1
+        kernel.gemm_s8_prep(b, prep, np.ones(1, np.int32), np.zeros(1, np.int8), np.zeros(2, np.int8), 2, 1, 4,
+                            0, 0, -128, 127)
+    assert kernel.gemm_prep_size(-1, 4) == 0

@@ -1105,26 +1105,34 @@ int ul_gemm_prepare(const int8_t *b, const int32_t *bias, int32_t n, int32_t k, 
     return UL_OK;
 }
 
-/* exact sums of one row against blocks blk0 .. blk0+nb-1 on any target: s[4 nb] = acc (bias included) */
+/* exact sums of one row against blocks blk0 .. blk0+nb-1 on any target: s[4 nb] = acc (bias included).
+   Weights are stored doubled: each k-quad's partial sum (|.| < 2^22, even) is halved exactly. */
 static void prep_row_c(const int8_t *ar, const int32_t *wp, int32_t n, int32_t k, int32_t a_off, int32_t blk0,
                        int32_t nb, int32_t *s) {
-    const int32_t kq = (k + 3) / 4;
+    /* (the partial sums are even: >> 1, an arithmetic shift with gcc/clang, halves them exactly) */
+    const int32_t quads = k >> 2, rest = k & 3;
     const size_t bw = prep_block_words(k);
+    int32_t tail[4] = {0, 0, 0, 0};
+    for (int32_t l = 0; l < rest; l++) {
+        tail[l] = ar[4 * quads + l] + a_off;
+    }
     for (int32_t bi = 0; bi < nb; bi++) {
         const int32_t *blk = prep_blocks(wp, n) + (size_t)(blk0 + bi) * bw;
-        const int16_t *w16 = (const int16_t *)(blk + 4);
+        const int16_t *e = (const int16_t *)(blk + 4);
         const int32_t *bias = wp + UL_PREP_HEAD + 4 * (blk0 + bi);
         uint32_t acc[4] = {(uint32_t)bias[0], (uint32_t)bias[1], (uint32_t)bias[2], (uint32_t)bias[3]};
-        for (int32_t q = 0; q < kq; q++) {
-            int32_t x[4];
-            for (int32_t l = 0; l < 4; l++) {
-                const int32_t t = 4 * q + l;
-                x[l] = t < k ? ar[t] + a_off : 0;
+        const int8_t *p = ar;
+        for (int32_t q = 0; q < quads; q++, p += 4, e += 16) {
+            const int32_t x0 = p[0] + a_off, x1 = p[1] + a_off, x2 = p[2] + a_off, x3 = p[3] + a_off;
+            for (int32_t c = 0; c < 4; c++) {
+                const int16_t *ec = e + 4 * c;
+                acc[c] += (uint32_t)((x0 * ec[0] + x2 * ec[1] + x1 * ec[2] + x3 * ec[3]) >> 1);
             }
-            const int16_t *e = w16 + (size_t)q * 16u;
-            for (int32_t c = 0; c < 4; c++) {   /* weights stored doubled (exact halves); |products| < 2^18 */
-                acc[c] += (uint32_t)(x[0] * (e[4 * c] / 2) + x[2] * (e[4 * c + 1] / 2));
-                acc[c] += (uint32_t)(x[1] * (e[4 * c + 2] / 2) + x[3] * (e[4 * c + 3] / 2));
+        }
+        if (rest) {
+            for (int32_t c = 0; c < 4; c++) {
+                const int16_t *ec = e + 4 * c;
+                acc[c] += (uint32_t)((tail[0] * ec[0] + tail[2] * ec[1] + tail[1] * ec[2] + tail[3] * ec[3]) >> 1);
             }
         }
         for (int32_t c = 0; c < 4; c++) {

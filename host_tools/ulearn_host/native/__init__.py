@@ -35,6 +35,7 @@ STATUS = {
     -8: "col scratch too small",
     -9: "pad_value out of range",
     -10: "NULL pointer",
+    -11: "prepared-weights buffer misaligned, too small, or prepared for another n/k",
 }
 
 
@@ -115,6 +116,10 @@ class Kernel:
         lib.ul_conv_s8.argtypes = [_P8, _P8, _P32, _P32, _P8, _P8, _P8, ctypes.c_size_t] + [_I] * 18
         lib.ul_dot_q15.argtypes = [_P16, _P16, _I, ctypes.POINTER(ctypes.c_int64)]
         lib.ul_matvec_q15.argtypes = [_P16, _P16, _P32, _P32, _I, _I, _I]
+        lib.ul_gemm_prep_size.argtypes = [_I, _I]
+        lib.ul_gemm_prep_size.restype = ctypes.c_size_t
+        lib.ul_gemm_prepare.argtypes = [_P8, _P32, _I, _I, _I, ctypes.c_void_p, ctypes.c_size_t]
+        lib.ul_gemm_s8_prep.argtypes = [_P8, ctypes.c_void_p, _P32, _P8, _P8] + [_I] * 7
         lib.ul_requantize.argtypes = [_I, _I, _I]
         lib.ul_requantize.restype = ctypes.c_int32
 
@@ -128,6 +133,25 @@ class Kernel:
         self._ok(self.lib.ul_gemm_s8(_ptr(a, _P8), _ptr(b, _P8), _ptr(bias, _P32), _ptr(mult, _P32),
                                      _ptr(shift, _P8), _ptr(out, _P8), m, n, k, a_off, b_off, out_off,
                                      act_min, act_max))
+
+    def gemm_prep_size(self, n: int, k: int) -> int:
+        """Bytes of a prepared-weights buffer for n channels of k weights."""
+        return self.lib.ul_gemm_prep_size(n, k)
+
+    def gemm_prepare(self, b, bias, n, k, b_off, buf: np.ndarray | None = None) -> np.ndarray:
+        """ul_gemm_prepare into `buf` (an int32 array, allocated when None); returns the buffer."""
+        if buf is None:
+            buf = np.zeros((self.gemm_prep_size(n, k) + 3) // 4, np.int32)
+        size = buf.nbytes if buf.ndim else 0
+        self._ok(self.lib.ul_gemm_prepare(_ptr(b, _P8), _ptr(bias, _P32), n, k, b_off,
+                                          buf.ctypes.data_as(ctypes.c_void_p), size))
+        return buf
+
+    def gemm_s8_prep(self, a, prep, mult, shift, out, m, n, k, a_off, out_off, act_min, act_max):
+        """ul_gemm_s8_prep on numpy arrays (prep from gemm_prepare; out filled in place)."""
+        self._ok(self.lib.ul_gemm_s8_prep(_ptr(a, _P8), None if prep is None else prep.ctypes.data_as(ctypes.c_void_p),
+                                          _ptr(mult, _P32), _ptr(shift, _P8), _ptr(out, _P8), m, n, k, a_off,
+                                          out_off, act_min, act_max))
 
     def gemm_s32(self, a, b, bias, out, m, n, k, a_off, b_off):
         """ul_gemm_s32 on numpy arrays."""

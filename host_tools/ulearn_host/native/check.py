@@ -34,7 +34,7 @@ def _requant_params(rng, n):
 
 def gemm_case(k: Kernel, rng: np.random.Generator) -> None:
     """One random gemm_s8 + gemm_s32 case (shapes include 1, odd K, K beyond the DSP limit)."""
-    m, n = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 16])), int(rng.choice([1, 2, 3, 4, 5, 6, 9, 16]))
+    m, n = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 16])), int(rng.choice([1, 2, 3, 4, 5, 6, 9, 16, 67]))
     kk = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 12, 31, 72, 120, 257]))
     extreme = rng.random() < 0.2
     a, b = _s8(rng, m * kk, extreme), _s8(rng, n * kk, extreme)
@@ -52,6 +52,12 @@ def gemm_case(k: Kernel, rng: np.random.Generator) -> None:
     out8 = np.zeros(m * n, np.int8)
     k.gemm_s8(a, b, bias, mult, shift, out8, m, n, kk, a_off, b_off, out_off, lo, hi)
     want8 = ref.gemm_s8(a, b, bias, mult, shift, m, n, kk, a_off, b_off, out_off, lo, hi).reshape(-1)
+    prep = k.gemm_prepare(b, bias, n, kk, b_off)   # prepared weights: the same integers
+    out8p = np.full(m * n, 0x55, np.int8)
+    k.gemm_s8_prep(a, prep, mult, shift, out8p, m, n, kk, a_off, out_off, lo, hi)
+    if not np.array_equal(out8p, want8):
+        raise AssertionError(f"gemm_s8_prep mismatch m={m} n={n} k={kk} a_off={a_off} b_off={b_off} "
+                             f"out_off={out_off} act=({lo},{hi})\n got {out8p[:8]} want {want8[:8]}")
     out32 = np.zeros(m * n, np.int32)
     k.gemm_s32(a, b, bias, out32, m, n, kk, a_off, b_off)
     want32 = ref.gemm_s32(a, b, bias, m, n, kk, a_off, b_off).reshape(-1)
@@ -148,6 +154,12 @@ def bad_case(k: Kernel, rng: np.random.Generator) -> None:
         (lambda: k.gemm_s8(a, a, None, mult, shift, out, 2, 2, 2, 256, 0, 0, -128, 127), -2),
         (lambda: k.gemm_s8(a, a, None, mult, shift, out, 2, 2, 2, 0, 0, 0, 3, 2), -5),
         (lambda: k.gemm_s32(None, a, None, np.zeros(4, np.int32), 2, 2, 2, 0, 0), -10),
+        (lambda: k.gemm_prepare(a, None, 2, 2, 0, np.zeros(3, np.int32)), -11),   # buffer too small
+        (lambda: k.gemm_prepare(a, None, 2, 2, 256), -3),
+        (lambda: k.gemm_s8_prep(a, k.gemm_prepare(a, None, 2, 2, 0), mult, shift, out, 2, 2, 1, 0, 0, -128, 127),
+         -11),   # prepared for k=2, called with k=1
+        (lambda: k.gemm_s8_prep(a, np.zeros(16, np.int32), mult, shift, out, 2, 2, 2, 0, 0, -128, 127), -11),
+        (lambda: k.gemm_s8_prep(a, None, mult, shift, out, 2, 2, 2, 0, 0, -128, 127), -10),
         (lambda: k.matvec_q15(np.zeros(1, np.int16), np.zeros(1, np.int16), None, np.zeros(1, np.int32), 1, 1, 32), -6),
         (lambda: k.conv_s8(a, a, None, mult, shift, out, np.zeros(1, np.int8), 2, 2, 1, 1, 2, 2, 1, 1, 1, 1, 0, 0,
                            1, 1, 0, 0, -128, 127), -8),
