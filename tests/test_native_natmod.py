@@ -118,3 +118,40 @@ def test_natmod_for_another_arch_is_reported_once_and_skipped(tmp_path):
     assert lines[0].startswith("ulearn: backend native unusable") and "incompatible .mpy arch" in lines[0]
     assert "rebuild" in lines[0]
     assert lines[1] == "chosen viper"
+
+
+def test_natmod_prepared_weights_match_gemm_s8_and_allocate_nothing(natmod_dir):
+    # weights arranged once (gemm_prepare), then gemm_s8_prep: the integers of gemm_s8 (itself checked
+    # against the reference above); bad buffers raise ValueError naming `prep`
+    code = """
+from array import array
+import ulearn_native as nat
+from devtest import allocated
+def fill(tc, n, lo, hi, seed):
+    x = seed
+    out = array(tc, [0] * n)
+    for i in range(n):
+        x = (x * 1103515245 + 12345) & 0x7fffffff
+        out[i] = lo + x % (hi - lo + 1)
+    return out
+ok = 0
+for m, n, k in ((5, 3, 7), (64, 16, 120), (3, 67, 9), (2, 5, 257), (0, 2, 4), (2, 4, 0)):
+    a, b = fill('b', m * k, -128, 127, 1), fill('b', n * k, -128, 127, 2)
+    bias, mult, shift = fill('i', n, -99999, 99999, 3), fill('i', n, 1 << 30, (1 << 31) - 1, 4), fill('b', n, -12, 1, 5)
+    prep = array('i', [0] * (nat.gemm_prep_size(n, k) // 4))
+    nat.gemm_prepare(b, bias, n, k, -3, prep)
+    want, got = array('b', [0] * (m * n)), array('b', [0] * (m * n))
+    for a_off, out_off, lo, hi in ((4, -7, -128, 127), (-200, 100, -9, 60)):
+        nat.gemm_s8(a, b, bias, mult, shift, want, m, n, k, a_off, -3, out_off, lo, hi)
+        nat.gemm_s8_prep(a, prep, mult, shift, got, m, n, k, a_off, out_off, lo, hi)
+        ok += want == got
+print(ok)
+print(allocated(lambda: nat.gemm_s8_prep(a, prep, mult, shift, got, m, n, k, 1, 0, -128, 127), 20))
+try:
+    nat.gemm_s8_prep(a, array('i', [0] * 64), mult, shift, got, m, n, k, 1, 0, -128, 127)   # never prepared
+except ValueError as e:
+    print(e)
+"""
+    lines = run(code, natmod_dir).strip().splitlines()
+    assert lines[:2] == ["12", "0"], lines
+    assert lines[2].startswith("prep: "), lines

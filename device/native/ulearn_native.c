@@ -143,6 +143,8 @@ static void check_status(int st, const int32_t *mult, const int8_t *shift, int32
             raise_arg("col", "scratch smaller than one im2col row (see conv_col_size)", 0, 0);
         case UL_E_PAD:
             raise_arg("pad_value", "outside [-128, 127]", 0, 0);
+        case UL_E_PREP:
+            raise_arg("prep", "not prepared by gemm_prepare for this n and k (or too short)", 0, 0);
         default:
             raise_arg("arguments", "rejected by the kernel, status ", st, 1);
     }
@@ -181,6 +183,55 @@ static mp_obj_t ul_py_gemm_s32(size_t n_args, const mp_obj_t *args) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_gemm_s32_obj, 9, 9, ul_py_gemm_s32);
+
+/* gemm_prep_size(n, k) -> bytes of a prepared-weights buffer (use array('i', bytes // 4)) */
+static mp_obj_t ul_py_gemm_prep_size(mp_obj_t n_obj, mp_obj_t k_obj) {
+    size_t bytes = ul_gemm_prep_size(get_dim(n_obj, "n"), get_dim(k_obj, "k"));
+    if (!bytes) {
+        raise_arg("shape", "too large for prepared weights", 0, 0);
+    }
+    return mp_obj_new_int_from_uint(bytes);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(ul_gemm_prep_size_obj, ul_py_gemm_prep_size);
+
+/* gemm_prepare(b, bias, n, k, b_off, prep): weights (n x k int8) + b_off and bias (int32 or None)
+   arranged once into prep (array('i') of gemm_prep_size(n, k) // 4 elements) for gemm_s8_prep */
+static mp_obj_t ul_py_gemm_prepare(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    int32_t n = get_dim(args[2], "n"), k = get_dim(args[3], "k");
+    size_t bytes = ul_gemm_prep_size(n, k);
+    if (!bytes) {
+        raise_arg("shape", "too large for prepared weights", 0, 0);
+    }
+    const int8_t *b = get_buf(args[0], 'b', product(n, k, "b"), 0, 0, "b");
+    const int32_t *bias = get_buf(args[1], 'i', n, 0, 1, "bias");
+    int32_t *prep = get_buf(args[5], 'i', (mp_int_t)(bytes / 4), 1, 0, "prep");
+    int st = ul_gemm_prepare(b, bias, n, k, get_i32(args[4], "b_off"), prep, bytes);
+    check_status(st, NULL, NULL, 0);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_gemm_prepare_obj, 6, 6, ul_py_gemm_prepare);
+
+/* gemm_s8_prep(a, prep, mult, shift, out, m, n, k, a_off, out_off, act_min, act_max): gemm_s8 with the
+   weights, b_off and bias given to gemm_prepare */
+static mp_obj_t ul_py_gemm_s8_prep(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    int32_t m = get_dim(args[5], "m"), n = get_dim(args[6], "n"), k = get_dim(args[7], "k");
+    size_t bytes = ul_gemm_prep_size(n, k);
+    if (!bytes) {
+        raise_arg("shape", "too large for prepared weights", 0, 0);
+    }
+    const int8_t *a = get_buf(args[0], 'b', product(m, k, "a"), 0, 0, "a");
+    const int32_t *prep = get_buf(args[1], 'i', (mp_int_t)(bytes / 4), 0, 0, "prep");
+    const int32_t *mult = get_buf(args[2], 'i', n, 0, 0, "mult");
+    const int8_t *shift = get_buf(args[3], 'b', n, 0, 0, "shift");
+    int8_t *out = get_buf(args[4], 'b', product(m, n, "out"), 1, 0, "out");
+    int st = ul_gemm_s8_prep(a, prep, mult, shift, out, m, n, k, get_i32(args[8], "a_off"),
+                             get_i32(args[9], "out_off"), get_i32(args[10], "act_min"), get_i32(args[11], "act_max"));
+    check_status(st, mult, shift, n);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_gemm_s8_prep_obj, 12, 12, ul_py_gemm_s8_prep);
 
 /* im2col_s8(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
              out_h, out_w, pad_value) */
@@ -294,6 +345,9 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_ABI, MP_OBJ_NEW_SMALL_INT(UL_ABI));
     mp_store_global(MP_QSTR_gemm_s8, MP_OBJ_FROM_PTR(&ul_gemm_s8_obj));
     mp_store_global(MP_QSTR_gemm_s32, MP_OBJ_FROM_PTR(&ul_gemm_s32_obj));
+    mp_store_global(MP_QSTR_gemm_prep_size, MP_OBJ_FROM_PTR(&ul_gemm_prep_size_obj));
+    mp_store_global(MP_QSTR_gemm_prepare, MP_OBJ_FROM_PTR(&ul_gemm_prepare_obj));
+    mp_store_global(MP_QSTR_gemm_s8_prep, MP_OBJ_FROM_PTR(&ul_gemm_s8_prep_obj));
     mp_store_global(MP_QSTR_im2col_s8, MP_OBJ_FROM_PTR(&ul_im2col_s8_obj));
     mp_store_global(MP_QSTR_conv_s8, MP_OBJ_FROM_PTR(&ul_conv_s8_obj));
     mp_store_global(MP_QSTR_conv_col_size, MP_OBJ_FROM_PTR(&ul_conv_col_size_obj));
@@ -308,6 +362,9 @@ static const mp_rom_map_elem_t ulearn_native_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_ABI), MP_ROM_INT(UL_ABI) },
     { MP_ROM_QSTR(MP_QSTR_gemm_s8), MP_ROM_PTR(&ul_gemm_s8_obj) },
     { MP_ROM_QSTR(MP_QSTR_gemm_s32), MP_ROM_PTR(&ul_gemm_s32_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gemm_prep_size), MP_ROM_PTR(&ul_gemm_prep_size_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gemm_prepare), MP_ROM_PTR(&ul_gemm_prepare_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gemm_s8_prep), MP_ROM_PTR(&ul_gemm_s8_prep_obj) },
     { MP_ROM_QSTR(MP_QSTR_im2col_s8), MP_ROM_PTR(&ul_im2col_s8_obj) },
     { MP_ROM_QSTR(MP_QSTR_conv_s8), MP_ROM_PTR(&ul_conv_s8_obj) },
     { MP_ROM_QSTR(MP_QSTR_conv_col_size), MP_ROM_PTR(&ul_conv_col_size_obj) },
