@@ -83,6 +83,18 @@ def read_blob(path):
     return buf
 
 
+def _raw_kind(path):
+    # the blob kind of a raw blob file (bytes 6-7 of its header), None for anything else
+    if not isinstance(path, str) or path.endswith(".mpy") or path.endswith(".py"):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return head[6] | head[7] << 8 if len(head) == 8 and head[:4] == b"ULRN" else None
+
+
 def load(path_or_bytes, **options):
     """Load a model from a path (`.mpy`, `.py` or raw blob) or from bytes; returns the model object.
 
@@ -90,6 +102,9 @@ def load(path_or_bytes, **options):
     """
     from ulearn.blob import Blob, BlobError
     source = path_or_bytes if isinstance(path_or_bytes, str) else "<bytes>"
+    if not options and _raw_kind(path_or_bytes) == 1:  # int8 CNN file: read into its arrays in place
+        from ulearn.nn import load_raw
+        return load_raw(path_or_bytes)
     data = read_blob(path_or_bytes) if isinstance(path_or_bytes, str) else path_or_bytes
     blob = Blob(data)
     module_name = _LOADERS.get(blob.kind)

@@ -70,23 +70,22 @@ def backend_allocation(m, x, repeat=100):
     (the model's layers called directly with the same arguments)."""
     import sys
     backend = sys.modules["ulearn.backend"]
-    bufs = m._bufs
 
     def calls():
         src = x
-        i = 0
-        for op, w, bias, mult, shift, r, extra in m._layers:
-            i += 1
-            if op == 2 and extra is not None and backend.NAME != "python":
-                op, w = 1, extra  # depthwise through the backend's conv
+        for L in m._layers:  # layer tuples: see ulearn.nn.model (op, output view, kernel arguments)
+            op = L[0]
+            w = L[2] if op != 2 or L[25] is None or backend.NAME == "python" else L[25]
+            if op == 2 and w is L[25]:
+                op = 1  # depthwise through the backend's conv
             if op == 1:
-                backend.conv_s8(src, w, bias, mult, shift, bufs[i], m._col, r[4], r[5], r[6], r[9], r[10],
-                                r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[7], r[8], -r[19], r[20],
-                                r[2], r[3])
+                backend.conv_s8(src, w, L[3], L[4], L[5], L[1], m._col, L[6], L[7], L[8], L[9], L[10], L[11],
+                                L[12], L[13], L[14], L[15], L[16], L[17], L[18], L[19], L[20], L[21], L[22],
+                                L[23])
             elif op == 3:
-                backend.gemm_s8(src, w, bias, mult, shift, bufs[i], 1, r[9], r[4] * r[5] * r[6], -r[19], 0,
-                                r[20], r[2], r[3])
-            src = bufs[i]
+                backend.gemm_s8(src, w, L[3], L[4], L[5], L[1], 1, L[6], L[7], L[8], 0, L[9], L[10], L[11])
+            if op != 6:
+                src = L[1]
     return allocated(calls, repeat)
 
 

@@ -15,7 +15,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from .. import unixport
+from .. import REPO_ROOT, unixport
 from ..errors import UlearnError
 from ..nn import cases, export, synth
 
@@ -53,12 +53,11 @@ for name in {names!r}:
         src = x
         for i in range(len(m._layers)):
             L = m._layers[i]
-            dst = m._bufs[i + 1]
             best = 1e9
             for _ in range(ROUNDS):
                 t = time.ticks_us()
                 for _ in range(REPEAT):
-                    out = run_layer(L, src, dst, m._col)
+                    out = run_layer(L, src, m._col)
                 best = min(best, time.ticks_diff(time.ticks_us(), t) / REPEAT)
             layer_us.append(best)
             src = out
@@ -101,7 +100,7 @@ def native_path(tmp: Path) -> list[Path]:
     device/native/build, or $ULEARN_NATIVE_MPY), copied into `tmp`; [] when none is built."""
     import os
     import shutil
-    root = unixport.REPO_ROOT / "device" / "native"
+    root = REPO_ROOT / "device" / "native"
     found = [Path(os.environ["ULEARN_NATIVE_MPY"])] if os.environ.get("ULEARN_NATIVE_MPY") else []
     found += sorted(root.glob("dist/x64_*/ulearn_native.mpy")) + sorted(root.glob("build/x64/ulearn_native*.mpy"))
     for module in found:

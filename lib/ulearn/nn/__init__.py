@@ -2,7 +2,7 @@
 
     import ulearn
     m = ulearn.load("fan.mpy")            # a .mpy/.py model module or a raw blob
-    m = ulearn.nn.load_raw("fan.ulb")     # raw blob read into an int8 buffer: weights never copied
+    m = ulearn.nn.load_raw("fan.ulb")     # raw blob: sections read into the arrays kept, never copied
 
 Modules: ``format`` (the CNN blob sections), ``model`` (Model, from_blob), ``layers`` (depthwise
 conv, pooling, softmax; convolutions and dense layers go through ``ulearn.backend``).
@@ -10,19 +10,11 @@ conv, pooling, softmax; convolutions and dense layers go through ``ulearn.backen
 
 
 def load_raw(path):
-    """Load a raw CNN blob file (`.ulb`) into one int8 array so the weights are used in place.
+    """Load a raw CNN blob file (`.ulb`; ulearn.load does this for such files): the CRC32 is checked
+    reading the file in chunks, then the int8 weights and the quantization sections are read
+    straight into the arrays the model keeps (nothing copied, the metadata sections not kept).
 
     Returns the model (see ulearn.nn.model.Model). Raises ulearn.blob.BlobError on a bad blob.
     """
-    import os
-
-    from ulearn.blob import Blob, BlobError
-    from ulearn.nn.model import from_blob, int8_array
-    try:
-        size = os.stat(path)[6]
-        buf = int8_array(size, zero=False)
-        with open(path, "rb") as f:
-            f.readinto(buf)
-    except OSError as e:
-        raise BlobError("%s: cannot read the model file (%s)" % (path, e)) from None
-    return from_blob(Blob(buf), path)
+    from ulearn.nn.model import from_file
+    return from_file(path)

@@ -1,5 +1,10 @@
 """Loading a CNN blob, part 2: the one allocation step after ulearn.nn._load checked everything
-(imported for the load and released afterwards, like _load)."""
+(imported for the load and released afterwards, like _load).
+
+What a model keeps (besides the arena): the int8 weights (with the int8 shifts behind them when read
+from a file), ONE int32 array holding every bias, multiplier, pooling parameter and softmax exp
+table, one tuple per layer with the arguments of its kernel, and memoryviews into those arrays.
+"""
 
 import sys
 from array import array
@@ -20,23 +25,30 @@ except ImportError:  # CPython
 # record fields used here (the full list: ulearn.nn.format, LAYER_FORMAT)
 _OP = const(0)
 _FLAGS = const(1)
+_ACT_MIN = const(2)
+_ACT_MAX = const(3)
 _IN_C = const(6)
 _OUT_C = const(9)
 _K_H = const(10)
 _K_W = const(11)
 _DM = const(18)
+_IN_ZP = const(19)
+_OUT_ZP = const(20)
 _W_OFF = const(22)
 _W_LEN = const(23)
 _Q_OFF = const(24)
 _EXTRA = const(25)
+_POOL_INTS = const(14)
+_TABLE_INTS = const(256)
 
 
 def _err(source, msg):
     raise BlobError("%s: %s" % (source, msg))
 
 
-def _signed_weights(mv):
-    """`mv` as an int8-reading buffer: a cast (CPython), itself when already signed, else a copy."""
+def signed(mv):
+    """`mv` as an int8-reading buffer: a cast (CPython), itself when already signed, else a copy.
+    Returns (buffer, copied)."""
     if hasattr(mv, "cast") and hasattr(mv, "format"):  # CPython memoryview
         return mv.cast("b") if mv.format != "b" else mv, False
     if not len(mv):
@@ -47,11 +59,6 @@ def _signed_weights(mv):
         if v > 127:
             break
     return array("b", mv), True  # unsigned view (bytes): one int8 copy
-
-
-def _dw_bytes(r):
-    # bytes of a depthwise layer's weights expanded to a dense conv (out_c x k_h x k_w x in_c)
-    return r[_OUT_C] * r[_K_H] * r[_K_W] * r[_IN_C]
 
 
 def _expand_depthwise(w, r):
@@ -66,72 +73,113 @@ def _expand_depthwise(w, r):
     return full
 
 
-def _pool_params(r):
-    # the viper pooling kernel's parameters, or None where viper does not compile (CircuitPython)
+def _read_into(f, off, into, nbytes, source):
+    f.seek(off)
+    got = f.readinto(into)
+    if got != nbytes:
+        _err(source, "model file changed or truncated while loading (%d of %d bytes): copy it again" %
+             (got or 0, nbytes))
+
+
+def _place(source, sec, path, nch, ints):
+    """(w, s, q, copied): the int8 weights, the int8 shifts, the int32 array [bias | mult | room for
+    pooling parameters and softmax tables], whether the weights were copied."""
+    q = array("i", range(ints))  # one allocation (MicroPython sizes it from len(range))
+    if path is not None:  # raw file: sections read straight into the arrays kept (nothing copied)
+        woff, wlen = sec[F.TAG_WEIGHTS]
+        w = int8_array(wlen + nch, zero=False)
+        wv = memoryview(w)
+        qv = memoryview(q)
+        with open(path, "rb") as f:
+            _read_into(f, woff, wv[:wlen], wlen, source)
+            _read_into(f, sec[F.TAG_SHIFT][0], wv[wlen:], nch, source)
+            _read_into(f, sec[F.TAG_BIAS][0], qv[:nch], 4 * nch, source)
+            _read_into(f, sec[F.TAG_MULT][0], qv[nch:2 * nch], 4 * nch, source)
+        return w, wv[wlen:], q, False
+    import struct
+    w, copied = signed(sec[F.TAG_WEIGHTS])
+    s, _ = signed(sec[F.TAG_SHIFT][:nch])
+    bsec, msec = sec[F.TAG_BIAS], sec[F.TAG_MULT]
+    for j in range(nch):
+        q[j] = struct.unpack_from("<i", bsec, 4 * j)[0]
+        q[nch + j] = struct.unpack_from("<i", msec, 4 * j)[0]
+    return w, s, q, copied
+
+
+def build(self, source, plan, arena, sec, path):
+    """Make the arrays, views and layer tuples of a checked model (`plan` from ulearn.nn._load.check,
+    `arena` its int8 arena, `sec` its sections: memoryviews, or (file offset, length) when `path` names
+    the raw blob file) into `self`; BlobError saying how many bytes it needs when they do not fit."""
     try:
-        from ulearn.nn._vpool import pool_params
-    except (ImportError, SyntaxError, ValueError, AttributeError):  # no viper on this port
-        return None
-    return pool_params(r[0] == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
-                       r[16], r[17], r[2], r[3])
-
-
-def _int32s(mv, count):
-    return array("i", bytearray(mv[:4 * count]))
-
-
-
-def build(self, source, plan, arena):
-    """Make the arrays, views and layer table of a checked model (`plan` from ulearn.nn._load.check,
-    `arena` its int8 arena) into `self`; BlobError saying how many bytes it needs when they do not fit."""
-    layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_off, need, copy_w = plan
-    try:
-        _alloc(self, layers, tensors, wsec, bsec, msec, ssec, nch, arena, scratch_off)
+        _alloc(self, source, plan, arena, sec, path)
     except MemoryError:
         _err(source, "model needs about %d bytes of heap (arena %d), allocation failed: use a smaller "
-             "model or free memory first" % (need, total))
+             "model or free memory first" % (plan[6], plan[4]))
 
 
-def _alloc(self, layers, tensors, wsec, bsec, msec, ssec, nch, arena, scratch_off):
-    w, copied = _signed_weights(wsec)  # kept alive by the layers' views, like the arena
-    self.weight_bytes = len(w)
+def _alloc(self, source, plan, arena, sec, path):
+    layers, tensors, nch, ints, total, scratch_off, need, dw = plan
+    w, s, q, copied = _place(source, sec, path, nch, ints)
+    for j in range(nch):
+        if s[j] < -31 or s[j] > 30:
+            _err(source, "requantization shift %d outside [-31, 30]: corrupt blob" % s[j])
+        if q[nch + j] < 0:
+            _err(source, "negative requantization multiplier: corrupt blob")
+    self.weight_bytes = len(w) - (nch if path is not None else 0)
     self.weights_copied = copied
-    wv = memoryview(w)
-    bias = _int32s(bsec, nch)
-    mult = _int32s(msec, nch)
-    shift = array("b", bytearray(ssec[:nch]))
+    wv, sv, qv = memoryview(w), memoryview(s), memoryview(q)
     av = memoryview(arena)
-    bufs = [av[off:off + n] for off, n in tensors]
-    self._in_view = bufs[0]
-    self._bufs = bufs
+    o, n = tensors[0]
+    self._in_view = av[o:o + n]
     self._col = av[scratch_off:]
-    bv, mv, sv = memoryview(bias), memoryview(mult), memoryview(shift)
-    nf = len(layers[0])
-    recs = array("i", range(nf * len(layers)))  # all records in one int32 array, a view per layer
-    rv = memoryview(recs)
+    expand = backend.NAME != "python"
+    out = [None] * len(layers)
+    e = 2 * nch  # next free int32 of q
+    y = self._in_view
     for i in range(len(layers)):
-        for k in range(nf):
-            recs[i * nf + k] = layers[i][k]
-    for i in range(len(layers)):
-        r = rv[i * nf:(i + 1) * nf]
-        op, q, n = r[_OP], r[_Q_OFF], r[_OUT_C]
-        lw = wv[r[_W_OFF]:r[_W_OFF] + r[_W_LEN]] if r[_W_LEN] else None
+        r = layers[i]
+        op = r[_OP]
+        if op == F.OP_RESHAPE:
+            out[i] = (op,)
+            continue
+        o, n = tensors[i + 1]
+        y = dst = av[o:o + n]
         if op == F.OP_SOFTMAX:
-            table = array("i", range(256))  # one allocation; filled below
-            softmax_table(mult[q], shift[q], r[_EXTRA], table)
-            layers[i] = (op, None, None, None, None, r, table)
-        elif lw is not None:
-            full = _expand_depthwise(lw, r) if op == F.OP_DEPTHWISE and _dw_bytes(r) <= F.DW_EXPAND_MAX else None
-            layers[i] = (op, lw, bv[q:q + n] if r[_FLAGS] & F.FLAG_BIAS else None, mv[q:q + n],
-                         sv[q:q + n], r, full)
+            table = qv[e:e + _TABLE_INTS]
+            softmax_table(q[nch + r[_Q_OFF]], s[r[_Q_OFF]], r[_EXTRA], table)
+            out[i] = (op, dst, r[_OUT_C], table)
+            e += _TABLE_INTS
         elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-            layers[i] = (op, None, None, None, None, r, _pool_params(r))
-        else:
-            layers[i] = (op, None, None, None, None, r, None)
-    self._layers = layers
+            p = qv[e:e + _POOL_INTS]
+            k = 0
+            for v in (1 if op == F.OP_MAX_POOL else 0, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12],
+                      r[13], r[16], r[17], r[2] + 128, r[3] + 128):
+                p[k] = v
+                k += 1
+            out[i] = (op, dst, p)
+            e += _POOL_INTS
+        else:  # conv, depthwise, dense: views into the weights, bias, multipliers, shifts
+            a, oc = r[_Q_OFF], r[_OUT_C]
+            lw = wv[r[_W_OFF]:r[_W_OFF] + r[_W_LEN]] if r[_W_OFF] else w  # longer buffers are fine
+            bias = (qv[a:a + oc] if a else q) if r[_FLAGS] & F.FLAG_BIAS else None
+            mult = qv[nch + a:nch + a + oc]
+            shift = sv[a:a + oc] if a else s
+            if op == F.OP_DENSE:
+                out[i] = (op, dst, lw, bias, mult, shift, oc, r[4] * r[5] * r[6], -r[_IN_ZP], r[_OUT_ZP],
+                          r[_ACT_MIN], r[_ACT_MAX])
+            else:
+                L = (op, dst, lw, bias, mult, shift, r[4], r[5], r[6], oc, r[10], r[11], r[12], r[13], r[14],
+                     r[15], r[16], r[17], r[7], r[8], -r[_IN_ZP], r[_OUT_ZP], r[_ACT_MIN], r[_ACT_MAX])
+                if op == F.OP_DEPTHWISE:
+                    full = None
+                    if expand and oc * r[_K_H] * r[_K_W] * r[_IN_C] <= F.DW_EXPAND_MAX:
+                        full = _expand_depthwise(lw, r)
+                    L = L + (r[_DM], full)
+                out[i] = L
+    self._layers = out
     self._x_seen = None
     self._x_float = False
     self._out_seen = None
     self._out_float = False
     self._last = 0
-    self._y = bufs[-1]
+    self._y = y

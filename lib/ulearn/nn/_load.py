@@ -1,6 +1,8 @@
 """Loading a CNN blob, part 1: every check before anything is allocated (ulearn.nn.model imports
 this for the load and releases it before ulearn.nn._alloc allocates, so its bytecode is not in the
-heap together with the model's buffers)."""
+heap together with the model's buffers). A raw blob file is read here once in chunks for its CRC32
+and its small sections (META, LAYR, PLAN); ulearn.nn._alloc then reads the weights and the
+quantization sections straight into the arrays the model keeps."""
 
 import struct
 import sys
@@ -17,7 +19,9 @@ except ImportError:  # CPython
         return x
 
 _DW_MAX = F.DW_EXPAND_MAX
-_LAYER_OVERHEAD = const(400)  # heap bytes per layer: record tuple, memoryviews (estimate)
+_LAYER_OVERHEAD = const(400)  # heap bytes per layer: parameter tuple, memoryviews (a generous estimate)
+_POOL_INTS = const(14)  # int32 parameters of a pooling layer (layout: ulearn.nn.layers.pool)
+_TABLE_INTS = const(256)  # softmax exp table
 # fields of a layer record (struct.unpack_from(F.LAYER_FORMAT, ...)); predict indexes them directly
 _OP = const(0)
 _FLAGS = const(1)
@@ -88,18 +92,90 @@ def _dw_bytes(r):
     return r[_OUT_C] * r[_K_H] * r[_K_W] * r[_IN_C]
 
 
-def check(self, blob, source):
-    """Validate the CNN sections of `blob` (ulearn.blob.Blob) completely and set the model's plain
-    attributes on `self`; returns what ulearn.nn._alloc needs. Raises BlobError saying what is wrong."""
-    meta = blob.meta()
+def blob_sections(blob):
+    """(meta, LAYR, PLAN, {tag: section}) of a validated ulearn.blob.Blob (memoryviews, no copies)."""
+    sec = {}
+    for tag in (F.TAG_WEIGHTS, F.TAG_BIAS, F.TAG_MULT, F.TAG_SHIFT):
+        sec[tag] = blob.section(tag)
+    return blob.meta(), blob.section(F.TAG_LAYERS), blob.section(F.TAG_PLAN), sec
+
+
+def read_file(path):
+    """First pass over a raw blob file: container header and section table checked, the payload's
+    CRC32 computed in 256-byte chunks, META/LAYR/PLAN read. Returns (meta, LAYR, PLAN, {tag: (file
+    offset, length)}) for WGHT, BIAS, QMUL, QSFT. Raises BlobError saying what is wrong."""
+    import os
+
+    from ulearn import blob as B
+    try:
+        size = os.stat(path)[6]
+        f = open(path, "rb")
+    except OSError as e:
+        raise BlobError("%s: cannot read the model file (%s)" % (path, e)) from None
+    try:
+        head = f.read(B.HEADER_SIZE)
+        if len(head) < B.HEADER_SIZE:
+            _err(path, "model blob truncated: %d bytes, the header alone needs %d; export it again" %
+                 (len(head), B.HEADER_SIZE))
+        magic, version, kind, nsec, hlen, plen, crc, _ = struct.unpack_from(B.HEADER_FORMAT, head, 0)
+        if magic != B.MAGIC:
+            _err(path, "not a ulearn model blob (magic %r, expected %r)" % (bytes(magic), B.MAGIC))
+        if version > B.FORMAT_VERSION:
+            _err(path, "model blob format version %d is newer than this ulearn reads (%d): update "
+                 "ulearn on the board (ulearn push)" % (version, B.FORMAT_VERSION))
+        if version < 1 or hlen != B.HEADER_SIZE or kind != B.KIND_CNN or nsec > B.MAX_SECTIONS:
+            _err(path, "model blob header is corrupt (version %d, header length %d, kind %d, %d "
+                 "sections)" % (version, hlen, kind, nsec))
+        if size < B.HEADER_SIZE + plen:
+            _err(path, "model blob truncated: %d of %d bytes present; copy it again" % (size, B.HEADER_SIZE + plen))
+        if plen < nsec * B.SECTION_ENTRY_SIZE:
+            _err(path, "model blob section table does not fit its payload")
+        table = f.read(nsec * B.SECTION_ENTRY_SIZE)
+        if B.crc32 is not None:
+            got = B.crc32(table)
+            chunk = bytearray(256)
+            left = plen - len(table)
+            while left > 0:
+                n = f.readinto(chunk) if left >= 256 else f.readinto(memoryview(chunk)[:left])
+                if not n:
+                    _err(path, "model blob truncated while reading: copy it again")
+                got = B.crc32(memoryview(chunk)[:n], got)
+                left -= n
+            got &= 0xFFFFFFFF
+            if got != crc:
+                _err(path, "model blob is corrupt: CRC32 %08x, expected %08x; copy it again" % (got, crc))
+        where = {}
+        for i in range(nsec):
+            tag, off, length = struct.unpack_from(B.SECTION_FORMAT, table, i * B.SECTION_ENTRY_SIZE)
+            if off + length > plen or off < nsec * B.SECTION_ENTRY_SIZE:
+                _err(path, "model blob section %r lies outside the payload: corrupt" % bytes(tag))
+            where[bytes(tag)] = (B.HEADER_SIZE + off, length)
+        small = []
+        for tag in (B.TAG_META, F.TAG_LAYERS, F.TAG_PLAN, F.TAG_WEIGHTS, F.TAG_BIAS, F.TAG_MULT, F.TAG_SHIFT):
+            if tag not in where:
+                _err(path, "cnn model blob has no %r section: re-export it with this ulearn" % tag)
+            if len(small) < 3:
+                off, length = where.pop(tag)
+                f.seek(off)
+                small.append(f.read(length))
+    finally:
+        f.close()
+    import json
+    try:
+        meta = json.loads(small[0].decode())
+    except ValueError:
+        _err(path, "META is not valid JSON: corrupt blob")
+    return meta, small[1], small[2], where
+
+
+def check(self, meta, layr, psec, lengths, source, copy_w):
+    """Validate the CNN sections completely (meta: the META dict; layr/psec: LAYR and PLAN bytes;
+    lengths: bytes of WGHT, BIAS, QMUL, QSFT; copy_w: the weights will be copied) and set the
+    model's plain attributes on `self`; returns what ulearn.nn._alloc needs. Raises BlobError saying
+    what is wrong. The values of the multipliers and shifts are checked by _alloc where they land."""
     if not isinstance(meta, dict):
         _err(source, "META is not a JSON object: corrupt blob")
-    layr = blob.section(F.TAG_LAYERS)
-    wsec = blob.section(F.TAG_WEIGHTS)
-    bsec = blob.section(F.TAG_BIAS)
-    msec = blob.section(F.TAG_MULT)
-    ssec = blob.section(F.TAG_SHIFT)
-    psec = blob.section(F.TAG_PLAN)
+    wlen, blen, mlen, slen = lengths
     if len(layr) < F.LAYR_HEADER_SIZE:
         _err(source, "CNN layer table truncated: corrupt blob, export it again")
     version, count, rsize, _ = struct.unpack_from(F.LAYR_HEADER, layr, 0)
@@ -109,8 +185,8 @@ def check(self, blob, source):
     if rsize != F.LAYER_SIZE or len(layr) < F.LAYR_HEADER_SIZE + count * rsize or count < 1:
         _err(source, "CNN layer table holds %d records of %d bytes in %d bytes: corrupt blob" %
              (count, rsize, len(layr)))
-    nch = len(msec) // 4
-    if len(bsec) < 4 * nch or len(ssec) < nch:
+    nch = mlen // 4
+    if blen < 4 * nch or slen < nch:
         _err(source, "bias/shift sections shorter than the %d multipliers: corrupt blob" % nch)
     if len(psec) < F.PLAN_HEADER_SIZE:
         _err(source, "arena plan truncated: corrupt blob")
@@ -131,24 +207,25 @@ def check(self, blob, source):
         n_in *= d
     if n_in != tensors[0][1]:
         _err(source, "input shape %r does not match the arena plan: corrupt blob" % (shape,))
-    for j in range(nch):
-        s = struct.unpack_from("b", ssec, j)[0]
-        if s < -31 or s > 30:
-            _err(source, "requantization shift %d outside [-31, 30]: corrupt blob" % s)
-        if struct.unpack_from("<i", msec, 4 * j)[0] < 0:
-            _err(source, "negative requantization multiplier: corrupt blob")
     layers = []
     dw = 0
+    extra = 0
+    expand = backend.NAME != "python"  # only compiled backends run depthwise as im2col + GEMM
     scratch = arena_bytes - scratch_off
     for i in range(count):
         r = struct.unpack_from(F.LAYER_FORMAT, layr, F.LAYR_HEADER_SIZE + i * rsize)
-        _check_layer(r, i, tensors, len(wsec), nch, source)
-        if r[_OP] == F.OP_CONV or r[_OP] == F.OP_DEPTHWISE and _dw_bytes(r) <= _DW_MAX:
+        _check_layer(r, i, tensors, wlen, nch, source)
+        op = r[_OP]
+        if op == F.OP_CONV or op == F.OP_DEPTHWISE and expand and _dw_bytes(r) <= _DW_MAX:
             need = backend.conv_col_size(r[_IN_C], r[_K_H], r[_K_W], r[_OUT_H], r[_OUT_W])
             if need > scratch:
                 scratch = need
-            if r[_OP] == F.OP_DEPTHWISE:
+            if op == F.OP_DEPTHWISE:
                 dw += _dw_bytes(r)
+        elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
+            extra += _POOL_INTS
+        elif op == F.OP_SOFTMAX:
+            extra += _TABLE_INTS
         layers.append(r)
     self.source = source
     self.name = meta.get("name", "")
@@ -160,23 +237,19 @@ def check(self, blob, source):
     self._in_zp = meta.get("input_zero_point", 0)
     c = self.input_shape[-1] if self.input_shape else 1
     self._unit = meta.get("input_unit", "")
-    self._mean = meta.get("input_mean") or [0.0] * c
-    self._std = meta.get("input_std") or [1.0] * c
-    if len(self._mean) != c or len(self._std) != c:
+    self._mean = meta.get("input_mean")  # both None: no standardization
+    self._std = meta.get("input_std")
+    if (self._mean is None) != (self._std is None):
+        self._mean = self._mean or [0.0] * c
+        self._std = self._std or [1.0] * c
+    if self._mean is not None and len(self._mean) != c or self._std is not None and len(self._std) != c:
         _err(source, "input_mean/input_std need %d entries (one per input channel): corrupt blob" % c)
     self._out_scale = meta.get("output_scale", 1.0)
     self._out_zp = meta.get("output_zero_point", 0)
     self._n_in = n_in
     self._n_out = tensors[-1][1]
     total = scratch_off + scratch
-    copy_w = not (hasattr(wsec, "cast") and hasattr(wsec, "format")) and len(wsec) > 0
-    if copy_w:
-        for v in wsec:
-            if v < 0:
-                copy_w = False
-                break
-            if v > 127:
-                break
     self.arena_bytes = total
-    return (layers, tensors, wsec, bsec, msec, ssec, nch, total, scratch_off,
-            total + (len(wsec) if copy_w else 0) + dw + 9 * nch + _LAYER_OVERHEAD * (count + 2), copy_w)
+    ints = 2 * nch + extra
+    need = total + (wlen if copy_w else 0) + nch + 4 * ints + dw + _LAYER_OVERHEAD * (count + 2)
+    return layers, tensors, nch, ints, total, scratch_off, need, dw

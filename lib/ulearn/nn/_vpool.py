@@ -1,20 +1,13 @@
 # ruff: noqa: F821 - ptr8/ptr32 are viper built-ins
 """Max/average pooling in viper (used when the backend is viper or native): the same integers as
-ulearn.nn.layers.pool. Parameters come in one int32 array made at load (see pool_params)."""
+ulearn.nn.layers.pool. Parameters: the layer's int32 array made at load (layout: ulearn.nn.layers.pool)."""
 
 import micropython
 
 
-def pool_params(is_max, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, act_min, act_max):
-    """The int32 parameter array of one pooling layer (act_min/act_max stored + 128, all >= 0)."""
-    from array import array
-    return array("i", [1 if is_max else 0, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top,
-                       pad_left, act_min + 128, act_max + 128])
-
-
 @micropython.viper
 def pool(x, out, p):
-    """Pool x ('b' HWC) into out ('b') with the parameters p of pool_params; no allocation."""
+    """Pool x ('b' HWC) into out ('b') with the int32 parameters p (see ulearn.nn.layers.pool); no allocation."""
     px = ptr8(x)
     po = ptr8(out)
     pp = ptr32(p)

@@ -55,12 +55,27 @@ def depthwise_conv(x, w, bias, mult, shift, out, in_h, in_w, in_c, out_h, out_w,
                 p += 1
 
 
-def pool(x, out, is_max, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left,
-         act_min, act_max):
+def pool(x, out, p):
     """Max or average pooling over the valid taps of each window (TFLite int8), 'b' HWC in and out.
 
-    Average: sum of the int8 values, (acc +/- count//2) / count truncated toward zero. Both clamp.
+    p: the layer's int32 parameters (is_max, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w,
+    pad_top, pad_left, act_min + 128, act_max + 128), made at load. Average: sum of the int8
+    values, (acc +/- count//2) / count truncated toward zero. Both clamp.
     """
+    is_max = p[0]  # one by one: a multiple assignment of > 3 values builds a tuple in MicroPython
+    in_h = p[1]
+    in_w = p[2]
+    c = p[3]
+    out_h = p[4]
+    out_w = p[5]
+    k_h = p[6]
+    k_w = p[7]
+    s_h = p[8]
+    s_w = p[9]
+    pad_top = p[10]
+    pad_left = p[11]
+    act_min = p[12] - 128
+    act_max = p[13] - 128
     p = 0
     if is_max and in_h == 1 and pad_left == 0 and s_w == k_w:  # 1-D, valid, non-overlapping: the usual
         step = k_w * c
@@ -166,12 +181,14 @@ def softmax_table(mult, left_shift, diff_min, table):
         table[d] = _exp_on_negative(srdhm((-d) << left_shift, mult)) if -d >= diff_min else 0
 
 
-def softmax(x, out, n, diff_min, table):
+def softmax(x, out, n, table):
     """TFLite int8 softmax of n values: x 'b' -> out 'b' (scale 1/256, zero point -128).
 
     `table` comes from softmax_table (mult/left_shift/diff_min from the blob: TFLite's
     PreprocessSoftmaxScaling and CalculateInputRadius). Every exp is >= 0, so the rounding divisions
-    and the high multiply are written out for non-negative values.
+    and the high multiply are written out for non-negative values. A value below diff_min has a 0
+    in the table: it adds (0 + 2048) >> 12 = 0 to the sum and comes out as -128, exactly what TFLite's
+    explicit test gives, so no test is needed here.
     """
     top = -128
     for i in range(n):
@@ -179,9 +196,7 @@ def softmax(x, out, n, diff_min, table):
             top = x[i]
     total = 0
     for i in range(n):
-        d = top - x[i]
-        if -d >= diff_min:
-            total += (table[d] + 2048) >> _ACCUM_BITS  # RoundingDivideByPOT(e, 12), e >= 0
+        total += (table[top - x[i]] + 2048) >> _ACCUM_BITS  # RoundingDivideByPOT(e, 12), e >= 0
     total = wrap32(total)  # > 0: the largest input contributes exp(0)
     clz = 0
     t = total
@@ -203,9 +218,5 @@ def softmax(x, out, n, diff_min, table):
     scale = _one_over_one_plus(wrap32(((total << clz) & 0xFFFFFFFF) - 0x80000000))
     half = 1 << (bits - 1)
     for i in range(n):
-        d = top - x[i]
-        if -d >= diff_min:
-            v = (((scale * table[d] + 1073741824) >> 31) + half >> bits) - 128  # SRDHM, RDBPOT >= 0
-            out[i] = -128 if v < -128 else (127 if v > 127 else v)
-        else:
-            out[i] = -128
+        v = (((scale * table[top - x[i]] + 1073741824) >> 31) + half >> bits) - 128  # SRDHM, RDBPOT >= 0
+        out[i] = -128 if v < -128 else (127 if v > 127 else v)

@@ -8,15 +8,17 @@
 
 Loading validates every length, shape and range of the blob (``ulearn.nn.format``) before it
 allocates, then allocates once: the activation arena (static plan from the host, im2col scratch at
-its end) and small per-channel arrays. Weights stay a memoryview into the blob when the blob is a
-signed buffer (``ulearn.nn.load_raw`` reads a raw blob that way; CPython casts); a bytes blob (a
-``.mpy`` constant) is copied once into an int8 array. After the first call with a given input
+its end), one int32 array (biases, multipliers, pooling parameters, softmax tables) and one tuple per
+layer. A raw blob file (``ulearn.load("m.ulb")``, ``ulearn.nn.load_raw``) is read section by section
+straight into those arrays: the int8 weights are never copied and the metadata sections (META,
+LAYR, PLAN) are not kept, so the model's heap is about blob + arena. From a signed in-memory blob the
+weights stay a memoryview (CPython casts); a bytes blob (a ``.mpy`` constant) is copied once into an
+int8 array. After the first call with a given input
 object, ``predict`` allocates nothing for int8 inputs; float inputs are quantized at the edge
 (round half away from zero), which boxes floats on ports without immediate floats.
 """
 
 import sys
-from array import array
 
 import ulearn.backend  # noqa: F401 - the package chooses the provider once, at import
 from ulearn import int8_array  # noqa: F401 - also used by ulearn.nn and ulearn.nn._alloc
@@ -26,6 +28,8 @@ from ulearn.nn.layers import depthwise_conv, pool, softmax
 # the module itself (the package attribute `ulearn.backend` is a forwarding callable)
 backend = sys.modules["ulearn.backend"]
 
+_ZERO = (0.0,)  # mean and std when the blob has none (see Model._quantize)
+_ONE = (1.0,)
 _COMPILED = ("viper", "native")  # backends whose port compiles viper: pooling follows them
 _vpool = None
 
@@ -33,39 +37,47 @@ _vpool = None
 def _viper_pool():
     global _vpool
     if _vpool is None:
-        from ulearn.nn._vpool import pool as _vpool_fn
-        _vpool = _vpool_fn
+        try:
+            from ulearn.nn._vpool import pool as f
+        except (ImportError, SyntaxError, ValueError, AttributeError):  # no viper on this port
+            f = pool
+        _vpool = f
     return _vpool
 
 
-def run_layer(L, src, dst, col):
-    """Run one decoded layer `L` from buffer `src` into `dst` ('b'); returns the output buffer
-    (`src` itself for a reshape). `col` is the im2col scratch. Used by predict and by profiling."""
-    op, w, bias, mult, shift, r, extra = L
+# Each layer is one tuple (made at load by ulearn.nn._alloc): op, output view, then its kernel's
+# arguments in call order. conv/depthwise: w, bias, mult, shift, in_h, in_w, in_c, out_c, k_h, k_w,
+# stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, in_off, out_off, act_min,
+# act_max (+ depth multiplier, dense-expanded weights or None for depthwise); dense: w, bias, mult,
+# shift, n, k, in_off, out_off, act_min, act_max; pooling: its int32 parameters; softmax: n, exp table;
+# reshape: nothing (the next layer reads the same bytes).
+
+def run_layer(L, src, col):
+    """Run one layer `L` (a tuple from the load, see above) on buffer `src` ('b'); returns its output
+    buffer (`src` itself for a reshape). `col` is the im2col scratch. Used by predict and profiling."""
+    op = L[0]
     if op == F.OP_CONV:
-        backend.conv_s8(src, w, bias, mult, shift, dst, col, r[4], r[5], r[6], r[9], r[10], r[11],
-                        r[12], r[13], r[14], r[15], r[16], r[17], r[7], r[8], -r[19], r[20], r[2], r[3])
+        backend.conv_s8(src, L[2], L[3], L[4], L[5], L[1], col, L[6], L[7], L[8], L[9], L[10], L[11], L[12],
+                        L[13], L[14], L[15], L[16], L[17], L[18], L[19], L[20], L[21], L[22], L[23])
     elif op == F.OP_DENSE:
-        backend.gemm_s8(src, w, bias, mult, shift, dst, 1, r[9], r[4] * r[5] * r[6], -r[19], 0,
-                        r[20], r[2], r[3])
+        backend.gemm_s8(src, L[2], L[3], L[4], L[5], L[1], 1, L[6], L[7], L[8], 0, L[9], L[10], L[11])
     elif op == F.OP_RESHAPE:
         return src
     elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-        if extra is not None and backend.NAME in _COMPILED:
-            _viper_pool()(src, dst, extra)
+        if backend.NAME in _COMPILED:
+            _viper_pool()(src, L[1], L[2])
         else:
-            pool(src, dst, op == F.OP_MAX_POOL, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12], r[13],
-                 r[16], r[17], r[2], r[3])
-    elif op == F.OP_DEPTHWISE and extra is not None and backend.NAME != "python":
+            pool(src, L[1], L[2])
+    elif op == F.OP_DEPTHWISE and L[25] is not None and backend.NAME != "python":
         # as a dense conv whose weights are zero off the diagonal (made at load): im2col + GEMM
-        backend.conv_s8(src, extra, bias, mult, shift, dst, col, r[4], r[5], r[6], r[9], r[10], r[11],
-                        r[12], r[13], r[14], r[15], r[16], r[17], r[7], r[8], -r[19], r[20], r[2], r[3])
+        backend.conv_s8(src, L[25], L[3], L[4], L[5], L[1], col, L[6], L[7], L[8], L[9], L[10], L[11], L[12],
+                        L[13], L[14], L[15], L[16], L[17], L[18], L[19], L[20], L[21], L[22], L[23])
     elif op == F.OP_DEPTHWISE:
-        depthwise_conv(src, w, bias, mult, shift, dst, r[4], r[5], r[6], r[7], r[8], r[18], r[10],
-                       r[11], r[12], r[13], r[14], r[15], r[16], r[17], -r[19], r[20], r[2], r[3])
+        depthwise_conv(src, L[2], L[3], L[4], L[5], L[1], L[6], L[7], L[8], L[18], L[19], L[24], L[10],
+                       L[11], L[12], L[13], L[14], L[15], L[16], L[17], L[20], L[21], L[22], L[23])
     else:  # softmax
-        softmax(src, dst, r[9], r[25], extra)
-    return dst
+        softmax(src, L[1], L[2], L[3])
+    return L[1]
 
 
 def _release(name):
@@ -79,7 +91,7 @@ def _release(name):
 def _reserve(plan, source):
     # free-heap check for everything the model will allocate, then the arena (int8, one block)
     from ulearn.blob import BlobError
-    wsec, nch, total, need, copy_w = plan[2], plan[6], plan[7], plan[9], plan[10]
+    total, need = plan[4], plan[6]
     try:
         import gc
         gc.collect()
@@ -87,9 +99,9 @@ def _reserve(plan, source):
     except (ImportError, AttributeError):
         free = None
     if free is not None and need > free:
-        raise BlobError("%s: model needs %d bytes of heap (arena %d, weights %d, quantization %d), only %d "
-                        "free: use a smaller model or free memory first" % (
-                            source, need, total, len(wsec) if copy_w else 0, 9 * nch, free))
+        raise BlobError("%s: model needs %d bytes of heap (arena %d, weights, quantization and layers %d), "
+                        "only %d free: use a smaller model or free memory first" % (
+                            source, need, total, need - total, free))
     try:
         return int8_array(total)
     except MemoryError:
@@ -100,17 +112,35 @@ def _reserve(plan, source):
 class Model:
     """An int8 CNN from a validated blob (see the module docstring)."""
 
-    def __init__(self, blob, source="<bytes>"):
-        """Validate `blob` (ulearn.blob.Blob of kind CNN) and allocate; BlobError if unusable."""
+    def __init__(self, blob, source="<bytes>", path=None):
+        """Validate `blob` (ulearn.blob.Blob of kind CNN), or the raw blob file `path` (then `blob` is
+        None), and allocate; BlobError if unusable."""
         from ulearn.nn import _load
         try:
-            plan = _load.check(self, blob, source)
+            if path is None:
+                meta, layr, psec, sec = _load.blob_sections(blob)
+                w = sec[F.TAG_WEIGHTS]
+                copy_w = not (hasattr(w, "cast") and hasattr(w, "format")) and len(w) > 0
+                if copy_w:
+                    for v in w:
+                        if v < 0:
+                            copy_w = False
+                            break
+                        if v > 127:
+                            break
+                lengths = (len(w), len(sec[F.TAG_BIAS]), len(sec[F.TAG_MULT]), len(sec[F.TAG_SHIFT]))
+            else:
+                meta, layr, psec, sec = _load.read_file(path)
+                copy_w = False
+                lengths = (sec[F.TAG_WEIGHTS][1], sec[F.TAG_BIAS][1], sec[F.TAG_MULT][1], sec[F.TAG_SHIFT][1])
+            plan = _load.check(self, meta, layr, psec, lengths, source, copy_w)
+            meta = layr = psec = None  # the small sections of a file leave the heap here
         finally:
             _release("_load")  # the checking code leaves the heap before the buffers are made
         arena = _reserve(plan, source)  # the largest buffer first, into the space just freed
         from ulearn.nn import _alloc
         try:
-            _alloc.build(self, source, plan, arena)
+            _alloc.build(self, source, plan, arena, sec, path)
         finally:
             _release("_alloc")
 
@@ -144,6 +174,9 @@ class Model:
         q = self._in_view
         scale, zp = self._in_scale, self._in_zp
         mean, std = self._mean, self._std
+        if mean is None:  # no standardization in this blob
+            mean = _ZERO
+            std = _ONE
         nc = len(mean)
         c = 0
         for i in range(self._n_in):
@@ -185,15 +218,12 @@ class Model:
             self._check_input(x)
         elif len(x) != self._n_in:
             raise ValueError("x: expected %d values, got %d" % (self._n_in, len(x)))
-        bufs = self._bufs
         if self._x_float:
             self._quantize(x)
             x = self._in_view
         col = self._col
-        i = 0
         for L in self._layers:
-            i += 1
-            x = run_layer(L, x, bufs[i], col)
+            x = run_layer(L, x, col)
         self._y = y = x
         best = 0
         top = y[0]
@@ -235,10 +265,11 @@ class Model:
     def info(self):
         """Dict: kind, name, layers [(op, in (h, w, c), out (h, w, c))], params, macs, arena bytes,
         weight bytes (copied or not), backend, input/output quantization, classes."""
+        c = self.input_shape[-1] if self.input_shape else 1
         return {
             "kind": "cnn",
             "name": self.name,
-            "layers": [(F.OP_NAMES[L[0]], tuple(L[5][4:7]), tuple(L[5][7:10])) for L in self._layers],  # h,w,c
+            "layers": self._layer_shapes(),
             "params": self.params,
             "macs": self.macs,
             "arena_bytes": self.arena_bytes,
@@ -248,13 +279,39 @@ class Model:
             "input_shape": self.input_shape,
             "input_scale": self._in_scale,
             "input_zero_point": self._in_zp,
-            "input_mean": self._mean,
+            "input_mean": self._mean or [0.0] * c,
             "input_unit": self._unit,
-            "input_std": self._std,
+            "input_std": self._std or [1.0] * c,
             "output_scale": self._out_scale,
             "output_zero_point": self._out_zp,
             "classes": self.classes,
         }
+
+    def _layer_shapes(self):
+        # [(op name, in (h, w, c), out (h, w, c))] from the layer tuples (a reshape: between its neighbours)
+        res = []
+        prev = tuple(self.input_shape) if len(self.input_shape) == 3 else (1,) * (3 - len(self.input_shape)) + \
+            tuple(self.input_shape)
+        for L in self._layers:
+            op = L[0]
+            if op == F.OP_CONV or op == F.OP_DEPTHWISE:
+                shape = ((L[6], L[7], L[8]), (L[18], L[19], L[9]))
+            elif op == F.OP_DENSE:
+                shape = ((1, 1, L[7]), (1, 1, L[6]))
+            elif op == F.OP_SOFTMAX:
+                shape = ((1, 1, L[2]), (1, 1, L[2]))
+            elif op == F.OP_RESHAPE:
+                shape = (prev, None)
+            else:
+                p = L[2]
+                shape = ((p[1], p[2], p[3]), (p[4], p[5], p[3]))
+            if res and res[-1][2] is None:
+                res[-1] = (res[-1][0], res[-1][1], shape[0])
+            res.append((F.OP_NAMES[op], shape[0], shape[1]))
+            prev = shape[1]
+        if res and res[-1][2] is None:
+            res[-1] = (res[-1][0], res[-1][1], (1, 1, self._n_out))
+        return res
 
     def __repr__(self):
         return "<ulearn CNN %r: %d layers, %d params, %d MACs, arena %d B, backend %s>" % (
@@ -265,3 +322,9 @@ class Model:
 def from_blob(blob, source="<bytes>"):
     """Model from a validated ulearn.blob.Blob of kind KIND_CNN (called by ulearn.load)."""
     return Model(blob, source)
+
+
+def from_file(path):
+    """Model from a raw CNN blob file (`.ulb`): its CRC32 is checked reading the file in chunks, then
+    the weights and quantization sections are read straight into the arrays the model keeps."""
+    return Model(None, path, path)
