@@ -1370,9 +1370,13 @@ int ul_gemm_s8_prep(const int8_t *a, const void *wprep, const int32_t *mult, con
                         o[c] = (int8_t)__ssat(smmlsr(h + (h >> 31), par[2 * c + 1], out_off), 8);
                     }
                 }
-                for (int32_t t = 0; t < nslow; t++) {   /* no right shift: the general requantization */
+                for (int32_t t = 0; t < nslow; t++) {   /* no right shift */
                     c = slow[t];
-                    o[c] = finish((uint32_t)(s[c] >> 1), mu[c], sh[c], out_off, act_min, act_max);
+                    if (sh[c] == 0) {   /* SRDHM alone: out_off + SMMULR(2 acc, mult), |.| < 2^30 */
+                        o[c] = (int8_t)__ssat(smmulr(s[c], mu[c]) + out_off, 8);
+                    } else {            /* a left shift: the general requantization */
+                        o[c] = finish((uint32_t)(s[c] >> 1), mu[c], sh[c], out_off, act_min, act_max);
+                    }
                 }
                 if (!full) {
                     for (c = 0; c < nc; c++) {
