@@ -37,3 +37,50 @@ def test_fan_cnn_load_and_inference_fit_a_64k_heap_on_32_bit():
                        arch="x86").stdout.split()
     assert out[0] == "OK" and int(out[1]) > 10_000  # the seed-sized model (~10.5 K parameters)
     assert int(out[2]) < 64 * 1024
+
+
+# The model's own heap: what a loaded fan model keeps beyond its blob file and its arena, measured as
+# the heap a SECOND model adds (library bytecode, the lazily loaded backend and the names interned by
+# the first load are not the model's), and what its first predict adds (the backend's code already
+# loaded by the first model). A raw blob keeps its weights and quantization sections in place but not
+# its metadata sections (~1.1 KB for the fan), so what remains is the 1 KB softmax exp table, one
+# argument tuple per layer, ~20 memoryviews, the Model object and its metadata: measured 1,416 B on
+# 32-bit and 2,808 B on 64-bit MicroPython (docs/nn.md, "Memory").
+OWN_BOUND = {"x86": 1536, "x64": 3072}
+OWN_CODE = """
+import gc, os
+from array import array
+import ulearn
+def used():
+    gc.collect()
+    gc.collect()
+    return gc.mem_alloc()
+first = ulearn.load({model!r})
+x = array('b', bytes(first.info()['input_shape'][0] * first.info()['input_shape'][1]))
+first.predict(x)
+base = used()
+m = ulearn.load({model!r})
+loaded = used() - base
+base = used()
+m.predict(x)
+print('OWN', os.stat({model!r})[6], m.info()['arena_bytes'], loaded, used() - base)
+"""
+
+
+def _own_heap(exe: str | None, arch: str) -> tuple[int, int, int, int]:
+    out = unixport.run(OWN_CODE.format(model=str(MODEL)), heap="256k", compiled=True, micropython=exe,
+                       arch=arch).stdout.split()
+    assert out[0] == "OWN", out
+    blob, arena, loaded, first_predict = (int(v) for v in out[1:5])
+    print(f"{arch}: fan model keeps {loaded} B = blob {blob} + arena {arena} + {loaded - blob - arena} B; "
+          f"its first predict adds {first_predict} B")
+    return blob, arena, loaded, first_predict
+
+
+@pytest.mark.parametrize("arch", ["x86", "x64"])
+def test_fan_model_own_heap_is_blob_plus_arena_plus_a_small_bound(arch):
+    if arch == "x86" and not EXE.exists():
+        pytest.skip("no 32-bit MicroPython: set ULEARN_MICROPYTHON32 or run make micropython-32bit MPY_DIR=...")
+    blob, arena, loaded, first_predict = _own_heap(str(EXE) if arch == "x86" else None, arch)
+    assert loaded <= blob + arena + OWN_BOUND[arch]
+    assert first_predict <= 64  # one small object at most (the input seen); predict itself allocates nothing

@@ -129,21 +129,33 @@ def _alloc(self, source, plan, arena, sec, path):
     self.weights_copied = copied
     wv, sv, qv = memoryview(w), memoryview(s), memoryview(q)
     av = memoryview(arena)
-    o, n = tensors[0]
-    self._in_view = av[o:o + n]
+    # one view per arena offset, as long as the longest tensor there (kernels take explicit sizes and
+    # accept longer buffers); the model output gets its own view of exactly its length
+    final = len(layers) - 1  # the last layer that writes (trailing reshapes pass its output on)
+    while final > 0 and layers[final][_OP] == F.OP_RESHAPE:
+        final -= 1
+    views = {}
+    for i in range(final + 1):  # the input and the outputs of the layers before the last
+        if i == 0 or layers[i - 1][_OP] != F.OP_RESHAPE:
+            o, n = tensors[i]
+            if views.get(o, 0) < n:
+                views[o] = n
+    for o in views:
+        views[o] = av[o:o + views[o]]
+    o, n = tensors[final + 1]
+    last = av[o:o + n]
+    self._in_view = views[tensors[0][0]]
     self._col = av[scratch_off:]
     expand = backend.NAME != "python"
     out = [None] * len(layers)
     e = 2 * nch  # next free int32 of q
-    y = self._in_view
     for i in range(len(layers)):
         r = layers[i]
         op = r[_OP]
         if op == F.OP_RESHAPE:
             out[i] = (op,)
             continue
-        o, n = tensors[i + 1]
-        y = dst = av[o:o + n]
+        dst = last if i == final else views[tensors[i + 1][0]]
         if op == F.OP_SOFTMAX:
             table = qv[e:e + _TABLE_INTS]
             softmax_table(q[nch + r[_Q_OFF]], s[r[_Q_OFF]], r[_EXTRA], table)
@@ -182,4 +194,4 @@ def _alloc(self, source, plan, arena, sec, path):
     self._out_seen = None
     self._out_float = False
     self._last = 0
-    self._y = y
+    self._y = last
