@@ -59,7 +59,7 @@ def test_fan_load_and_inference_heap():
         assert bytes(out) == y
         print("fan heap: first load %d B, another model %d B (blob %d + arena %d = %d)" % (
             first, second, 12016, info["arena_bytes"], 12016 + info["arena_bytes"]))
-        assert second < 12016 + info["arena_bytes"] + 8192
+        assert second <= 12016 + info["arena_bytes"] + 3072  # 64-bit: ~2.8 KB (tests/test_nn_heap32.py)
 
 
 def test_fan_from_bytes_copies_weights_once():
