@@ -110,12 +110,13 @@ class UlabPath:
             mr -= mr
             mr += q
             mr += q
-            if np.max(mr) > _S16:
-                q = np.minimum(mr, 32767.0)
-                mr -= mr
-                mr += q
         lo = np.min(win, axis=1)
         hi = np.max(win, axis=1)
+        if m and hi[c_n] > _S16:               # the magnitude saturates at 32767, as in the Q15 path
+            q = np.minimum(mr, 32767.0)
+            mr -= mr
+            mr += q
+            hi = np.max(win, axis=1)
         if check and (np.min(lo) <= -_S16 or np.max(hi[:c_n] if m else hi) >= _S16):
             for c in range(c_n):
                 if lo[c] <= -_S16 or hi[c] >= _S16:
