@@ -222,3 +222,45 @@ def test_info_and_repr():
     assert info["params"] > 0 and info["macs"] > 0 and info["arena_bytes"] > 0
     assert info["backend"] in ("native", "ulab", "viper", "python")
     assert "small" in repr(m) and "MACs" in repr(m)
+
+
+def _write(name, data):
+    with open(name, "wb") as f:
+        f.write(data)
+    return name
+
+
+def test_raw_file_path_bit_exact_and_refuses_bad_files():
+    """A raw blob file is read section by section into the model's arrays (ulearn.nn.model.from_file):
+    same outputs as from bytes, and every bad file refused with the same clear messages."""
+    import ulearn
+    import ulearn.nn
+    from ulearn.blob import BlobError
+    blob = _data("small.ulb")
+    m = ulearn.load(_write("small.ulb", blob))
+    assert not m.info()["weights_copied"]
+    out = array("b", bytes(4))
+    for x, y in _cases("small.io"):
+        m.predict(x, out)
+        assert bytes(out) == y
+    flipped = bytearray(blob)
+    flipped[len(blob) // 2] ^= 0x10
+    newer = bytearray(blob)
+    newer[4:6] = struct.pack("<H", 99)
+    bad = [(blob[:-7], "truncated"), (blob[:10], "truncated"), (bytes(newer), "newer")]
+    if crc32 is not None:
+        bad.append((bytes(flipped), "CRC"))
+        layr = _section_offset(blob, b"LAYR")
+        bad.append((_patched(blob, layr, struct.pack("<H", 99)), "newer"))
+        bad.append((_patched(blob, layr + 8 + 22, struct.pack("<H", 100)), "outside the input"))
+        bad.append((_patched(blob, _section_offset(blob, b"QSFT"), b"\x7f"), "shift"))
+    for data, match in bad:
+        with raises(BlobError, match=match):
+            ulearn.nn.load_raw(_write("bad.ulb", data))
+        with raises(BlobError, match=match):
+            ulearn.load("bad.ulb")
+    with raises(BlobError, match="cannot read"):
+        ulearn.nn.load_raw("no-such-model.ulb")
+    for x, y in _cases("small.io"):  # the loaded model still works
+        m.predict(x, out)
+        assert bytes(out) == y
