@@ -86,6 +86,8 @@ class UlabPath:
             self.wm = wm
 
     def compute(self, x, out, offset, check):
+        """Features of the window at sample `offset` of `x` ('h', T*C interleaved) into `out` ('h',
+        n_features, scales in ulearn.features.spec); ValueError on a saturated axis when `check`."""
         s = self.spec
         t = s.window
         c_n = s.axes
