@@ -44,7 +44,8 @@ class UlabPath:
         self.ones = np.ones(t)
         self.tf = float(t)
         # per output (feature-major, channel-minor): final = floor(row * rmul / rdiv + radd)
-        mul = {6: 256.0, 7: 256.0, 8: 32767.0, 9: 16.0, 10: 16.0}
+        # band = sqrt(sum |X_k|^2 * scale), scale = 0.5 / n^2 (power = |X / n|^2 / 2)
+        mul = {6: 256.0, 7: 256.0, 8: 32767.0, 9: 16.0, 10: 16.0, 11: (0.5 / (n * n)) ** 0.5}
         div = {6: float(t), 7: float(t), 8: float(t - 1)}
         add = {9: 16.5}
         rm = []
@@ -72,18 +73,15 @@ class UlabPath:
             self.rows = [self.mat[c, :] for c in range(ch)]
             self.srows = [self.spec_m[c, :] for c in range(ch)]
             self.half = self.spec_m[:, 1:nb]            # |X_k| then power, k = 1 .. n/2
-            # one matrix product gives, per channel: sum of power, sum of k * power, each band's sum
-            nbands = len(spec.bands) if need[11] else 0
-            wm = np.zeros((nb - 1, 2 + nbands))
-            scale = 0.5 / (n * n)                      # power = |X / n|^2 / 2
-            for k in range(1, nb):
-                wm[k - 1, 0] = 1.0
-                wm[k - 1, 1] = k
-                for j in range(nbands):
-                    b = spec.bands[j]
-                    if b[0] <= k < b[1]:
-                        wm[k - 1, 2 + j] = scale
-            self.wm = wm
+            self.kk = np.array(range(1, nb))
+            self.bands = [(k[0] - 1, k[1] - 1) for k in spec.bands]   # power columns of each band
+            # the band block in the concatenated outputs (its rows get ** 0.5 in place)
+            self.b0 = 0
+            for c in codes:
+                if c == 11:
+                    break
+                self.b0 += ch
+            self.b1 = self.b0 + len(spec.bands) * ch
 
     def compute(self, x, out, offset, check):
         """Features of the window at sample `offset` of `x` ('h', T*C interleaved) into `out` ('h',
@@ -156,11 +154,10 @@ class UlabPath:
             p *= p
             if need[9]:
                 dom = np.argmax(p, axis=1)                         # (k - 1) * 16 + 16 at the end
-            g = np.dot(p, self.wm).transpose()
             if need[10]:
-                cen = g[1] / np.maximum(g[0], 1e-300)              # times 16 at the end
+                cen = np.dot(p, self.kk) / np.maximum(np.sum(p, axis=1), 1e-300)   # times 16 at the end
             if need[11]:
-                bands = np.sqrt(g[2:, :]).flatten()
+                bands = [np.sum(p[:, k[0]:k[1]], axis=1) for k in self.bands]
         rows = []
         for code in self.codes:
             if code == 0:
@@ -186,10 +183,13 @@ class UlabPath:
             elif code == 10:
                 rows.append(cen)
             else:
-                rows.append(bands)
+                rows.extend(bands)
         # one (features, channels) matrix, rounded half up, clipped, written channel-major into `out`
         # each row times its scale, over its divisor (exact for zcr), plus 0.5 (16.5 for dom), floored
         r = np.concatenate(tuple(rows))
+        if need[11]:
+            rb = r[self.b0:self.b1]
+            rb **= 0.5                         # sqrt of each band's power sum, in place
         r *= self.rmul
         r /= self.rdiv
         r += self.radd
