@@ -61,6 +61,7 @@ class UlabPath:
         self.radd = np.array(ra)
         self.out_obj = None
         self.out_view = None
+        self.vals = [None] * 11
         m = spec.magnitude
         if m:
             self.magrow = self.win[c_n, :]
@@ -130,16 +131,17 @@ class UlabPath:
         pw += win
         pw *= win
         var = np.dot(pw, ones) / tf
-        # a constant channel has var = 0 and every deviation 0: skew = kurt = 0 / tiny = 0
-        safe = np.maximum(var, 1e-30)
-        std = np.sqrt(safe)
+        # a constant channel has var = 0 and every deviation 0: skew = kurt = 0 / tiny = 0 (var is
+        # 0 or >= 1/t, so the tiny term changes nothing else)
+        var += 1e-100
+        std = np.sqrt(var)
         if need[6] or need[7]:
             pw *= win
             if need[6]:
-                skew = np.dot(pw, ones) / (safe * std)          # times 256 / t at the end
+                skew = np.dot(pw, ones) / (var * std)          # times 256 / t at the end
             if need[7]:
                 pw *= win
-                kurt = np.dot(pw, ones) / (safe * safe)
+                kurt = np.dot(pw, ones) / (var * var)
         if need[8]:
             neg = win < 0.0
             zc = np.sum(np.not_equal(neg[:, 1:], neg[:, :-1]), axis=1)   # times 32767 / (t - 1) at the end
@@ -158,33 +160,31 @@ class UlabPath:
                 cen = np.dot(p, self.kk) / np.maximum(np.sum(p, axis=1), 1e-300)   # times 16 at the end
             if need[11]:
                 bands = [np.sum(p[:, k[0]:k[1]], axis=1) for k in self.bands]
+        vals = self.vals                       # this window's rows by feature code
+        vals[0] = mean
+        vals[1] = std
+        vals[3] = lo
+        vals[4] = hi
+        if need[2]:
+            vals[2] = np.sqrt(var + mean * mean)
+        if need[5]:
+            vals[5] = hi - lo
+        if need[6]:
+            vals[6] = skew
+        if need[7]:
+            vals[7] = kurt
+        if need[8]:
+            vals[8] = np.array(zc, dtype=np.float)
+        if need[9]:
+            vals[9] = np.array(dom, dtype=np.float)
+        if need[10]:
+            vals[10] = cen
         rows = []
         for code in self.codes:
-            if code == 0:
-                rows.append(mean)
-            elif code == 1:
-                rows.append(std)
-            elif code == 2:
-                rows.append(np.sqrt(var + mean * mean))
-            elif code == 3:
-                rows.append(lo)
-            elif code == 4:
-                rows.append(hi)
-            elif code == 5:
-                rows.append(hi - lo)
-            elif code == 6:
-                rows.append(skew)
-            elif code == 7:
-                rows.append(kurt)
-            elif code == 8:
-                rows.append(np.array(zc, dtype=np.float))
-            elif code == 9:
-                rows.append(np.array(dom, dtype=np.float))
-            elif code == 10:
-                rows.append(cen)
-            else:
+            if code == 11:
                 rows.extend(bands)
-        # one (features, channels) matrix, rounded half up, clipped, written channel-major into `out`
+            else:
+                rows.append(vals[code])
         # each row times its scale, over its divisor (exact for zcr), plus 0.5 (16.5 for dom), floored
         r = np.concatenate(tuple(rows))
         if need[11]:
