@@ -253,6 +253,9 @@ def _print(out: dict) -> None:
               f"after inference {h['after_inference']} B; another model {h['another_model'] or '(no room)'} B")
         print(f"  blob {fan['blob_bytes']} + arena {h['arena']} = {fan['blob_bytes'] + h['arena']} B; "
               f"weights copied: {h['copied']}")
+        if h["another_model"]:  # the model's own heap: no library code, no names interned once
+            print(f"  the model's own heap (another model) = blob + arena "
+                  f"{h['another_model'] - fan['blob_bytes'] - h['arena']:+d} B")
 
 
 if __name__ == "__main__":

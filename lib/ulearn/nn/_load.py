@@ -19,7 +19,7 @@ except ImportError:  # CPython
         return x
 
 _DW_MAX = F.DW_EXPAND_MAX
-_LAYER_OVERHEAD = const(400)  # heap bytes per layer: parameter tuple, memoryviews (a generous estimate)
+_LAYER_OVERHEAD = const(256)  # heap bytes per layer: argument tuple, memoryviews (64-bit: ~200 measured)
 _POOL_INTS = const(14)  # int32 parameters of a pooling layer (layout: ulearn.nn.layers.pool)
 _TABLE_INTS = const(256)  # softmax exp table
 # fields of a layer record (struct.unpack_from(F.LAYER_FORMAT, ...)); predict indexes them directly
@@ -90,6 +90,28 @@ def _check_layer(r, i, tensors, wlen, nch, source):
 def _dw_bytes(r):
     # bytes of a depthwise layer's weights expanded to a dense conv (out_c x k_h x k_w x in_c)
     return r[_OUT_C] * r[_K_H] * r[_K_W] * r[_IN_C]
+
+
+def prepare(self, blob, path, source):
+    """Everything before allocation for Model.__init__: the sections of `blob` (ulearn.blob.Blob) or
+    of the raw blob file `path` (read_file), checked (check); returns (plan, sections)."""
+    if path is None:
+        meta, layr, psec, sec = blob_sections(blob)
+        w = sec[F.TAG_WEIGHTS]
+        copy_w = not (hasattr(w, "cast") and hasattr(w, "format")) and len(w) > 0
+        if copy_w:  # an unsigned view (bytes) of weights that are all in 0..127 needs no copy
+            for v in w:
+                if v < 0:
+                    copy_w = False
+                    break
+                if v > 127:
+                    break
+        lengths = (len(w), len(sec[F.TAG_BIAS]), len(sec[F.TAG_MULT]), len(sec[F.TAG_SHIFT]))
+    else:
+        meta, layr, psec, sec = read_file(path)
+        copy_w = False
+        lengths = (sec[F.TAG_WEIGHTS][1], sec[F.TAG_BIAS][1], sec[F.TAG_MULT][1], sec[F.TAG_SHIFT][1])
+    return check(self, meta, layr, psec, lengths, source, copy_w), sec
 
 
 def blob_sections(blob):

@@ -117,24 +117,7 @@ class Model:
         None), and allocate; BlobError if unusable."""
         from ulearn.nn import _load
         try:
-            if path is None:
-                meta, layr, psec, sec = _load.blob_sections(blob)
-                w = sec[F.TAG_WEIGHTS]
-                copy_w = not (hasattr(w, "cast") and hasattr(w, "format")) and len(w) > 0
-                if copy_w:
-                    for v in w:
-                        if v < 0:
-                            copy_w = False
-                            break
-                        if v > 127:
-                            break
-                lengths = (len(w), len(sec[F.TAG_BIAS]), len(sec[F.TAG_MULT]), len(sec[F.TAG_SHIFT]))
-            else:
-                meta, layr, psec, sec = _load.read_file(path)
-                copy_w = False
-                lengths = (sec[F.TAG_WEIGHTS][1], sec[F.TAG_BIAS][1], sec[F.TAG_MULT][1], sec[F.TAG_SHIFT][1])
-            plan = _load.check(self, meta, layr, psec, lengths, source, copy_w)
-            meta = layr = psec = None  # the small sections of a file leave the heap here
+            plan, sec = _load.prepare(self, blob, path, source)
         finally:
             _release("_load")  # the checking code leaves the heap before the buffers are made
         arena = _reserve(plan, source)  # the largest buffer first, into the space just freed
