@@ -1,6 +1,7 @@
-"""The fan-shaped int8 CNN (10.5 K params) in a small MicroPython heap: the model's own heap (blob,
-arena, arrays) stays near blob + arena; a model that does not fit says how many bytes it needs and
-leaves the loaded model working.
+"""The fan-shaped int8 CNN (10.5 K params) in a small MicroPython heap: the model's own heap (weights
+and quantization sections read in place, arena, one int32 array, layer tuples) stays within blob +
+arena + 3 KB on this 64-bit port (tests/test_nn_heap32.py measures both word sizes); a model that
+does not fit says how many bytes it needs and leaves the loaded model working.
 
 The heap is 128 KB: on this 64-bit unix port the library's bytecode takes ~27-38 KB of heap (plus
 ~11 KB of load-time code while loading) and the test harness some more; `ulearn bench nn` prints
