@@ -190,24 +190,7 @@ class LIS3DH:
         # one auto-increment read of n samples into a view made once per caller buffer
         if raw is not self._raw:
             self._make_views(raw)
-        view = self._views[n]
-        self._reg[0] = _REG_OUT_X_L | _AUTO_INC
-        bus = self.bus
-        tries = 0
-        while True:
-            while not bus.try_lock():
-                pass
-            try:
-                bus.writeto_then_readfrom(self.address, self._reg, view)
-                return
-            except OSError as e:
-                self.errors += 1
-                tries += 1
-                if tries > self.retries:
-                    raise SensorError("LIS3DH at 0x%02x: FIFO burst read failed %d times in a row (%s): "
-                                      "check the wiring, pull-ups and bus speed" % (self.address, tries, e))
-            finally:
-                bus.unlock()
+        self._transfer(_REG_OUT_X_L | _AUTO_INC, self._views[n])  # same retries as every register read
 
     def acceleration_g(self):
         """One reading through the driver, in g (a 3-tuple of floats; allocates, for REPL use)."""
