@@ -14,7 +14,6 @@ import ast
 import errno
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import serial
 from mpremote.transport import TransportError, TransportExecError
@@ -157,7 +156,7 @@ class Board:
                     progress(len(chunk))
             self.exec("_f.close()\ndel _f,_w")
         except BoardExecError as e:
-            self._discard(tmp)
+            self.discard(tmp)
             if _is_no_space(str(e)):
                 free = self.free_bytes()
                 raise BoardError(f"flash full on {self.port} while writing {path} ({len(data)} bytes, "
@@ -190,7 +189,8 @@ class Board:
             raise
         return bytes.fromhex("".join(out.split()))
 
-    def _discard(self, path: str) -> None:
+    def discard(self, path: str) -> None:
+        """Remove `path` on the board if it exists (never raises; for cleaning up after a failure)."""
         try:
             self.exec(f"import os\ntry:\n os.remove({path!r})\nexcept OSError:\n pass")
         except BoardError:
@@ -218,8 +218,3 @@ class Board:
                 " for e in it:\n  p=d+'/'+e[0]\n  if e[1]==0x4000:\n   _walk(p)\n  else:\n   _out.append(p)\n"
                 "_walk(%r)\nprint(repr(_out))" % folder.rstrip("/"))
         return ast.literal_eval(self.exec(code, timeout=max(self.timeout, 30)).strip())
-
-
-def local_path_exists(port: str) -> bool:
-    """True when `port` names something on this machine (a tty, a link to one)."""
-    return Path(port).exists()

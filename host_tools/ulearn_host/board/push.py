@@ -239,7 +239,7 @@ def push(board: Board, what: list[str] | None = None, progress: bool = True, nat
                 staged.append((board.write_aside(f.data, f.dest, bar.update), f.dest))
         except BoardError:
             for tmp, _ in staged:  # leave the board as it was
-                board._discard(tmp)
+                board.discard(tmp)
             raise
     for tmp, dest in staged:
         board.commit(tmp, dest)
