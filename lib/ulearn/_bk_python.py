@@ -86,8 +86,14 @@ def _py_im2col_s8(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h,
                 pad_top, pad_left, out_w, 0, out_h * out_w, pad_value)
 
 
-def make_conv(gemm_at, im2col):
-    """A conv_s8 built from a GEMM with output offset and an im2col of row blocks (Python-level backends)."""
+def make_conv(gemm_at, im2col, check_requant=None):
+    """A conv_s8 built from a GEMM with output offset and an im2col of row blocks (Python-level backends).
+
+    `check_requant` replaces ulearn.backend.check_requant (same arguments and errors), e.g. one that
+    reads the Q31 multipliers without making Python integers of them (viper on 32-bit ports)."""
+    if check_requant is None:
+        check_requant = _b.check_requant
+
     def conv_s8(x, w, bias, mult, shift, out, col, in_h, in_w, in_c, out_c, k_h, k_w, stride_h, stride_w,
                 dil_h, dil_w, pad_top, pad_left, out_h, out_w, in_off, out_off, act_min, act_max):
         """Whole conv layer: x 'b' HxWxC, w 'b' OHWI, bias 'i' or None, out 'b' out_h x out_w x out_c."""
@@ -99,7 +105,7 @@ def make_conv(gemm_at, im2col):
         _b._nonneg(out_c, "out_c")
         _b._need(w, out_c * row, "w")
         _b._need(out, out_h * out_w * out_c, "out")
-        _b.check_requant(bias, mult, shift, out_c, out_off, act_min, act_max)
+        check_requant(bias, mult, shift, out_c, out_off, act_min, act_max)
         rows = out_h * out_w
         block = len(col) // row if row else rows
         r0 = 0

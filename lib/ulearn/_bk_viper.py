@@ -1,3 +1,4 @@
+# ruff: noqa: F821 - ptr8/ptr16/ptr32 are viper built-ins
 """The `viper` backend: the reference arithmetic as @micropython.viper loops (ptr8/ptr16/ptr32).
 
 Written to be exact both where viper integers are 64-bit (x64 unix port) and where they are 32-bit
@@ -172,6 +173,33 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
         i += 1
 
 
+@micropython.viper
+def _bad_requant(mult, shift, n: int) -> int:
+    # first channel j < n with shift[j] outside [-31, 30] or a negative mult[j], else -1. Reads the
+    # multipliers as machine words: in Python, values >= 2^30 are heap objects on 32-bit ports.
+    pm = ptr32(mult)
+    ps = ptr8(shift)
+    n31 = 31
+    j = 0
+    while j < n:
+        s = (ps[j] ^ 128) - 128
+        if s < -31 or s > 30 or (int(pm[j]) >> n31) & 1:
+            return j
+        j += 1
+    return -1
+
+
+def check_requant(bias, mult, shift, n, out_off, act_min, act_max):
+    """ulearn.backend.check_requant without reading the multipliers into Python integers."""
+    if bias is not None:
+        _ref._need(bias, n, "bias")
+    _ref._need(mult, n, "mult")
+    _ref._need(shift, n, "shift")
+    if (_bad_requant(mult, shift, n) >= 0 or not -128 <= out_off <= 127
+            or not -128 <= act_min <= act_max <= 127):
+        _ref.check_requant(bias, mult, shift, n, out_off, act_min, act_max)   # raises, naming it
+
+
 def _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0):
     flags = (2 if mult is None else 0) | (0 if bias is None else 1)
     if len(_SB[0]) < n:
@@ -184,7 +212,7 @@ def _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_m
 def gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max):
     """See ulearn.backend: int8 GEMM with per-channel requantization (viper)."""
     _ref.check_gemm(a, b, bias, out, m, n, k, a_off, b_off)
-    _ref.check_requant(bias, mult, shift, n, out_off, act_min, act_max)
+    check_requant(bias, mult, shift, n, out_off, act_min, act_max)
     _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, 0)
 
 
@@ -296,4 +324,4 @@ def matvec_q15(w, x, bias, out, rows, cols, shift):
 
 def functions():
     """The six backend functions (viper)."""
-    return (gemm_s8, gemm_s32, im2col_s8, _pyref.make_conv(_gemm_at, _im2col), dot_q15, matvec_q15)
+    return (gemm_s8, gemm_s32, im2col_s8, _pyref.make_conv(_gemm_at, _im2col, check_requant), dot_q15, matvec_q15)

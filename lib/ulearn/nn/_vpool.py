@@ -1,6 +1,13 @@
 # ruff: noqa: F821 - ptr8/ptr32 are viper built-ins
-"""Max/average pooling in viper (used when the backend is viper or native): the same integers as
-ulearn.nn.layers.pool. Parameters: the layer's int32 array made at load (layout: ulearn.nn.layers.pool)."""
+"""Max/average pooling and softmax in viper (used when the backend is viper or native): the same
+integers as ulearn.nn.layers.pool and ulearn.nn.layers.softmax. Pooling parameters: the layer's int32
+array made at load (layout: ulearn.nn.layers.pool).
+
+Softmax: on a 32-bit MicroPython, Python integers beyond +-2^30 are heap objects, and the softmax
+works in Q0.31 (its exp table, the Q31 products). Here every value is a machine word; the 31x31-bit
+products of SaturatingRoundingDoublingHighMul are done in 16-bit limbs so no intermediate leaves
+int32, and constants >= 2^30 are built at run time (a literal would become a big-integer object).
+"""
 
 import micropython
 
@@ -108,3 +115,120 @@ def pool(x, out, p):
                 ch += 1
             ox += 1
         oy += 1
+
+
+@micropython.viper
+def softmax(x, out, n: int, table):
+    """TFLite int8 softmax of n (< 4096) values: x 'b' -> out 'b'; table: ulearn.nn.layers.softmax_table."""
+    px = ptr8(x)
+    po = ptr8(out)
+    pt = ptr32(table)
+    one = 1
+    n16 = 16
+    n30 = 30
+    n31 = 31
+    b30 = one << n30                # 2^30
+    s31 = one << n31                # 2^31 (INT32_MIN's bit pattern on 32-bit machines)
+    imax = s31 - 1
+    imin = -imax - 1
+    low31 = b30 - 1 + b30           # 2^31 - 1 as a mask
+    top = -128
+    i = 0
+    while i < n:
+        v = (px[i] ^ 0x80) - 0x80
+        if v > top:
+            top = v
+        i += 1
+    total = 0
+    i = 0
+    while i < n:
+        e = int(pt[top - ((px[i] ^ 0x80) - 0x80)])       # >= 0
+        total += (e >> 12) + ((e >> 11) & 1)            # (e + 2048) >> 12 without leaving int32
+        i += 1
+    nb = 0
+    t = total
+    while t:
+        t >>= 1
+        nb += 1
+    clz = 32 - nb
+    bits = 35 - clz                                     # 12 - clz + 23, in [23, 34]
+    a = (total << clz) & low31                          # total << clz minus 2^31, in [0, 2^31)
+    # gemmlowp one_over_one_plus_x_for_x_in_0_1 (as ulearn.nn.layers._one_over_one_plus): 7 products
+    half = b30 + (a >> 1)
+    x_ = 0
+    p = 0
+    k = 0
+    while k < 7:
+        if k == 0:
+            pa = half
+            pb = -1010580540                            # -32/17 in Q2.29
+        elif k & 1:
+            pa = half
+            pb = x_
+        else:
+            pa = x_
+            pb = (one << 29) - p
+        neg = 0
+        if pa < 0:
+            pa = 0 - pa
+            neg = 1
+        if pb < 0:
+            pb = 0 - pb
+            neg ^= 1
+        c = b30 - neg                                   # nudge: 2^30, or 2^30 - 1 for a negative product
+        ph = (pa >> n16) & 0xFFFF
+        pl = pa & 0xFFFF
+        qh = (pb >> n16) & 0xFFFF
+        ql = pb & 0xFFFF
+        b1 = ph * ql
+        b2 = pl * qh
+        d1 = pl * (ql >> 8)
+        low = ((d1 & 0xFF) << 8) + pl * (ql & 0xFF) + (c & 0xFFFF)
+        mid = (b1 & 0xFFFF) + (b2 & 0xFFFF) + (d1 >> 8) + (low >> n16) + (c >> n16)
+        r = ((ph * qh + (b1 >> n16) + (b2 >> n16) + (mid >> n16)) << 1) + ((mid & 0xFFFF) >> 15)
+        if neg:
+            r = 0 - r
+        if k == 0:
+            x_ = (757935405 << one) + r                 # 48/17 in Q2.29 (1515870810) + r
+        elif k & 1:
+            p = r
+        else:                                           # x += saturating r << 2
+            thr = (one << 29) - 1
+            if r > thr:
+                r = imax
+            elif r < 0 - thr:
+                r = imin
+            else:
+                r = r << 2
+            x_ += r
+        k += 1
+    thr = b30 - 1                                       # scale = saturating x << 1
+    if x_ > thr:
+        scale = imax
+    elif x_ < 0 - thr:
+        scale = imin
+    else:
+        scale = x_ << 1
+    sh = (scale >> n16) & 0xFFFF
+    sl = scale & 0xFFFF
+    s_hi = sl >> 8
+    s_lo = sl & 0xFF
+    i = 0
+    while i < n:
+        e = int(pt[top - ((px[i] ^ 0x80) - 0x80)])
+        eh = e >> n16
+        el = e & 0xFFFF
+        b1 = sh * el
+        b2 = sl * eh
+        d1 = el * s_hi
+        low = ((d1 & 0xFF) << 8) + el * s_lo
+        mid = (b1 & 0xFFFF) + (b2 & 0xFFFF) + (d1 >> 8) + (low >> n16) + 0x4000
+        r = ((sh * eh + (b1 >> n16) + (b2 >> n16) + (mid >> n16)) << 1) + ((mid & 0xFFFF) >> 15)
+        q = 0                                           # (r + 2^(bits-1)) >> bits, r in [0, 2^31)
+        if bits < 32:
+            q = (r >> bits) + ((r >> (bits - 1)) & 1)
+        v = q - 128
+        if v > 127:
+            v = 127
+        po[i] = v & 0xFF
+        i += 1

@@ -20,6 +20,12 @@ object, ``predict`` allocates nothing for int8 inputs; float inputs are quantize
 
 import sys
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 import ulearn.backend  # noqa: F401 - the package chooses the provider once, at import
 from ulearn import int8_array  # noqa: F401 - also used by ulearn.nn and ulearn.nn._alloc
 from ulearn.nn import format as F
@@ -32,6 +38,8 @@ _ZERO = (0.0,)  # mean and std when the blob has none (see Model._quantize)
 _ONE = (1.0,)
 _COMPILED = ("viper", "native")  # backends whose port compiles viper: pooling follows them
 _vpool = None
+_vsoftmax = None
+_SOFTMAX_MAX = const(4095)  # longest softmax the viper one takes (its int32 sum of exps cannot wrap)
 
 
 def _viper_pool():
@@ -43,6 +51,18 @@ def _viper_pool():
             f = pool
         _vpool = f
     return _vpool
+
+
+def _viper_softmax():
+    # the viper softmax allocates nothing on 32-bit ports too (the Python one boxes its Q31 integers)
+    global _vsoftmax
+    if _vsoftmax is None:
+        try:
+            from ulearn.nn._vpool import softmax as f
+        except (ImportError, SyntaxError, ValueError, AttributeError):  # no viper on this port
+            f = softmax
+        _vsoftmax = f
+    return _vsoftmax
 
 
 # Each layer is one tuple (made at load by ulearn.nn._alloc): op, output view, then its kernel's
@@ -75,6 +95,8 @@ def run_layer(L, src, col):
     elif op == F.OP_DEPTHWISE:
         depthwise_conv(src, L[2], L[3], L[4], L[5], L[1], L[6], L[7], L[8], L[18], L[19], L[24], L[10],
                        L[11], L[12], L[13], L[14], L[15], L[16], L[17], L[20], L[21], L[22], L[23])
+    elif backend.NAME in _COMPILED and L[2] <= _SOFTMAX_MAX:
+        _viper_softmax()(src, L[1], L[2], L[3])
     else:  # softmax
         softmax(src, L[1], L[2], L[3])
     return L[1]

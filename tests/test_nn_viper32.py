@@ -1,0 +1,123 @@
+"""On a 32-bit MicroPython (like every Cortex-M board) predict of the int8 CNN allocates nothing with
+the viper backend (the viper softmax and requantization stay in machine words), and the viper softmax
+gives the same bytes as the Python one and the host reference on both word sizes.
+
+The 32-bit interpreter: $ULEARN_MICROPYTHON32 or .cache/micropython-i686/micropython
+(`make micropython-32bit MPY_DIR=...`). The pure-Python backend still boxes Q31 integers there (docs/nn.md).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ulearn_host import REPO_ROOT, unixport
+from ulearn_host.nn import cases, export, reference
+
+EXE = Path(os.environ.get("ULEARN_MICROPYTHON32") or REPO_ROOT / ".cache" / "micropython-i686" / "micropython")
+FAN = REPO_ROOT / "tests" / "device" / "nn_data" / "fan.ulb"
+ARCHS = ["x86", "x64"]
+
+
+def _exe(arch: str) -> str | None:
+    if arch == "x64":
+        return None
+    if not EXE.exists():
+        pytest.skip("no 32-bit MicroPython: set ULEARN_MICROPYTHON32 or run make micropython-32bit MPY_DIR=...")
+    return str(EXE)
+
+
+ALLOC_CODE = """
+import gc
+from array import array
+import ulearn
+from ulearn import backend
+backend.select({backend!r})
+def allocated(m, x, out):  # locals only: a new global name would grow the module's dict
+    m.predict(x, out)
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    for _ in range(100):
+        m.predict(x, out)
+    after = gc.mem_alloc()
+    gc.enable()
+    return after - before
+for path in {paths!r}:
+    m = ulearn.load(path)
+    n = 1
+    for d in m.info()['input_shape']:
+        n *= d
+    x = array('b', [(i * 37) % 256 - 128 for i in range(n)])
+    print('ALLOC', allocated(m, x, array('b', bytes(m.info()['layers'][-1][2][2]))))
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_viper_predict_allocates_nothing_over_100_calls(arch, tmp_path):
+    exe = _exe(arch)
+    digits = tmp_path / "digits.ulb"
+    digits.write_bytes(export.to_blob(cases.build("digits", seed=1)))
+    out = unixport.run(ALLOC_CODE.format(backend="viper", paths=[str(FAN), str(digits)]), compiled=True,
+                       micropython=exe, arch=arch, heap="1m").stdout.split()
+    assert out == ["ALLOC", "0", "ALLOC", "0"], out  # fan, digits-shaped
+
+
+SOFTMAX_CODE = """
+import struct
+from array import array
+from ulearn.nn.layers import softmax, softmax_table
+from ulearn.nn._vpool import softmax as vsoftmax
+with open({src!r}, 'rb') as f:
+    data = f.read()
+res = bytearray()
+table = array('i', bytes(1024))
+p = 0
+while p < len(data):
+    mult, shift, diff_min, n = struct.unpack_from('<iiii', data, p)
+    x = array('b', data[p + 16:p + 16 + n])
+    p += 16 + n
+    softmax_table(mult, shift, diff_min, table)
+    a = array('b', bytes(n))
+    b = array('b', bytes(n))
+    softmax(x, a, n, table)
+    vsoftmax(x, b, n, table)
+    res += bytes(a) + bytes(b)
+with open({dst!r}, 'wb') as f:
+    f.write(res)
+print('DONE')
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_viper_softmax_equals_python_and_reference(arch, tmp_path):
+    exe = _exe(arch)
+    rng = np.random.default_rng(4)
+    data = bytearray()
+    expected = []
+    sizes = [1, 2, 4, 10, 10, 37, 255, 1000, 4095] + [int(v) for v in rng.integers(1, 64, 60)]
+    for i, n in enumerate(sizes):
+        scale = float(rng.choice([1 / 256, 0.05, 0.1, 0.25, 1.0, 3.0])) * float(rng.uniform(0.5, 2.0))
+        mult, shift, diff_min = reference.softmax_params(float(rng.choice([1.0, 0.7, 2.0])), scale)
+        if i % 3 == 0:
+            x = np.full(n, int(rng.integers(-128, 128)), np.int8)  # all equal: the largest sum
+        else:
+            x = rng.integers(-128, 128, n).astype(np.int8)
+        data += struct.pack("<iiii", mult, shift, diff_min, n) + x.tobytes()
+        expected.append(reference.softmax_row(x, mult, shift, diff_min).astype(np.int8).tobytes())
+    src, dst = tmp_path / "in.bin", tmp_path / "out.bin"
+    src.write_bytes(bytes(data))
+    out = unixport.run(SOFTMAX_CODE.format(src=str(src), dst=str(dst)), compiled=True, micropython=exe,
+                       arch=arch, heap="1m").stdout.split()
+    assert out == ["DONE"], out
+    got = dst.read_bytes()
+    p = 0
+    for n, want in zip(sizes, expected, strict=True):
+        py, vi = got[p:p + n], got[p + n:p + 2 * n]
+        p += 2 * n
+        assert py == want, f"python softmax differs from the reference (n={n})"
+        assert vi == want, f"viper softmax differs from the reference (n={n})"
