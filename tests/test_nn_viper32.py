@@ -1,6 +1,6 @@
 """On a 32-bit MicroPython (like every Cortex-M board) predict of the int8 CNN allocates nothing with
-the viper backend (the viper softmax and requantization stay in machine words), and the viper softmax
-gives the same bytes as the Python one and the host reference on both word sizes.
+the viper and native backends (the viper softmax and requantization checks stay in machine words), and
+the viper softmax gives the same bytes as the Python one and the host reference on both word sizes.
 
 The 32-bit interpreter: $ULEARN_MICROPYTHON32 or .cache/micropython-i686/micropython
 (`make micropython-32bit MPY_DIR=...`). The pure-Python backend still boxes Q31 integers there (docs/nn.md).
@@ -57,14 +57,37 @@ for path in {paths!r}:
 """
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_viper_predict_allocates_nothing_over_100_calls(arch, tmp_path):
-    exe = _exe(arch)
+def _alloc(backend: str, arch: str, tmp_path: Path, path: list[Path] | None = None) -> list[str]:
     digits = tmp_path / "digits.ulb"
     digits.write_bytes(export.to_blob(cases.build("digits", seed=1)))
-    out = unixport.run(ALLOC_CODE.format(backend="viper", paths=[str(FAN), str(digits)]), compiled=True,
-                       micropython=exe, arch=arch, heap="1m").stdout.split()
-    assert out == ["ALLOC", "0", "ALLOC", "0"], out  # fan, digits-shaped
+    return unixport.run(ALLOC_CODE.format(backend=backend, paths=[str(FAN), str(digits)]), compiled=True,
+                        micropython=_exe(arch), arch=arch, heap="1m", path=path).stdout.split()
+
+
+@pytest.mark.parametrize(("backend", "arch"), [("viper", "x86"), ("viper", "x64"), ("python", "x64")])
+def test_predict_allocates_nothing_over_100_calls(backend, arch, tmp_path):
+    # the pure-Python backend on 32-bit still boxes the Q31 multipliers and products: not here
+    assert _alloc(backend, arch, tmp_path) == ["ALLOC", "0", "ALLOC", "0"]  # fan, digits-shaped
+
+
+def test_native_x86_predict_allocates_nothing_over_100_calls(tmp_path):
+    import shutil
+    import subprocess
+
+    from test_native_natmod import NATIVE, mpy_dir
+    _exe("x86")
+    tree = mpy_dir()
+    if tree is None:
+        pytest.skip("MPY_DIR not set: natmod tests need a MicroPython source tree (make natmod MPY_DIR=...)")
+    if not shutil.which("i686-linux-gnu-gcc"):
+        pytest.skip("i686-linux-gnu-gcc not installed: apt-get install gcc-i686-linux-gnu libc6-dev-i386-cross")
+    proc = subprocess.run(["make", "-s", "-C", str(NATIVE), f"MPY_DIR={tree}", "ARCH=x86", "CROSS=i686-linux-gnu-",
+                           "dist"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    natmod = tmp_path / "natmod"
+    natmod.mkdir()
+    shutil.copy(sorted((NATIVE / "dist").glob("x86_*/ulearn_native.mpy"))[-1], natmod / "ulearn_native.mpy")
+    assert _alloc("native", "x86", tmp_path, [natmod]) == ["ALLOC", "0", "ALLOC", "0"]
 
 
 SOFTMAX_CODE = """

@@ -6,6 +6,15 @@ Loaded by ulearn.backend on first use (or by select("python")); see ulearn.backe
 from ulearn import backend as _b
 from ulearn.fixedpoint import rdbpot, sat32, srdhm, wrap32
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_SMALL_MAX = const(1073741823)  # 2^30 - 1 and -2^30: the small-int range of 32-bit MicroPython
+_SMALL_MIN = const(-1073741824)
+
 def _py_gemm(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0):
     # out[out0 + i*n + j]; mult None -> int32 output without requantization
     for i in range(m):
@@ -18,7 +27,8 @@ def _py_gemm(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_m
                 acc += (a[ai + t] + a_off) * (b[bj + t] + b_off)
             if bias is not None:
                 acc += bias[j]
-            acc = wrap32(acc)
+            if acc > _SMALL_MAX or acc < _SMALL_MIN:  # wrap32 only when it can matter (it boxes on 32-bit)
+                acc = wrap32(acc)
             if mult is None:
                 out[oi + j] = acc
                 continue

@@ -13,6 +13,8 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+_SMALL_MAX = const(1073741823)  # 2^30 - 1 and -2^30: the small-int range of 32-bit MicroPython
+_SMALL_MIN = const(-1073741824)
 _SCALED_DIFF_BITS = const(5)     # kScaledDiffIntegerBits
 _ACCUM_BITS = const(12)          # kAccumulationIntegerBits
 _Q26_QUARTER = const(16777216)   # 1/4 in Q5.26
@@ -50,7 +52,9 @@ def depthwise_conv(x, w, bias, mult, shift, out, in_h, in_w, in_c, out_h, out_w,
                         ix = ix0 + kx * d_w
                         if 0 <= ix < in_w:
                             acc += (x[(xrow + ix) * in_c + c] + in_off) * w[wrow + kx * out_c]
-                v = requantize(wrap32(acc), mult[o], shift[o]) + out_off
+                if acc > _SMALL_MAX or acc < _SMALL_MIN:  # wrap32 only when it can matter (it boxes on 32-bit)
+                    acc = wrap32(acc)
+                v = requantize(acc, mult[o], shift[o]) + out_off
                 out[p] = act_min if v < act_min else (act_max if v > act_max else v)
                 p += 1
 
@@ -79,7 +83,9 @@ def pool(x, out, p):
     p = 0
     if is_max and in_h == 1 and pad_left == 0 and s_w == k_w:  # 1-D, valid, non-overlapping: the usual
         step = k_w * c
-        for q0 in range(0, out_w * step, step):
+        end = out_w * step
+        q0 = 0
+        while q0 < end:  # not range(0, end, step): a variable step makes a range object per call
             for q in range(q0, q0 + c):
                 acc = x[q]
                 for _ in range(1, k_w):
@@ -88,6 +94,7 @@ def pool(x, out, p):
                         acc = x[q]
                 out[p] = act_min if acc < act_min else (act_max if acc > act_max else acc)
                 p += 1
+            q0 += step
         return
     for oy in range(out_h):
         y0 = oy * s_h - pad_top
