@@ -13,9 +13,10 @@ layer. A raw blob file (``ulearn.load("m.ulb")``, ``ulearn.nn.load_raw``) is rea
 straight into those arrays: the int8 weights are never copied and the metadata sections (META,
 LAYR, PLAN) are not kept, so the model's heap is about blob + arena. From a signed in-memory blob the
 weights stay a memoryview (CPython casts); a bytes blob (a ``.mpy`` constant) is copied once into an
-int8 array. After the first call with a given input
-object, ``predict`` allocates nothing for int8 inputs; float inputs are quantized at the edge
-(round half away from zero), which boxes floats on ports without immediate floats.
+int8 array. After the first call with a given input object, ``predict`` allocates nothing for int8
+inputs (on 32-bit ports, where integers beyond +-2^30 are heap objects: with the viper or native
+backend; the pure-Python one boxes Q31 values there); float inputs are quantized at the edge (round
+half away from zero), which boxes floats on ports without immediate floats.
 """
 
 import sys
