@@ -9,11 +9,7 @@ MicroPython run is its own interpreter with a capped heap: 256 KB unless the mod
 from __future__ import annotations
 
 import ast
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +21,7 @@ for p in (ROOT / "lib", ROOT / "host_tools", DEVICE_TESTS, ROOT / "device" / "ap
         sys.path.insert(0, str(p))
 
 from ulearn_host import unixport  # noqa: E402 (after the sys.path set-up above)
+from ulearn_host.board.virtual import BackgroundBoard  # noqa: E402
 
 MARK = "\x1eULEARN-TEST "
 
@@ -119,56 +116,8 @@ def mpy():
 # -- virtual boards ---------------------------------------------------------------------------------
 
 
-class VirtualBoardProcess:
-    """A `ulearn board serve`-style bridge in a child process, for tests."""
-
-    def __init__(self, home: Path, flash_size: str = "2M", heap: str = "256k", runtime: str = "micropython"):
-        self.runtime = runtime
-        self.home = Path(home)
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.link = self.home / "tty"
-        self.flash_size, self.heap = flash_size, heap
-        self.proc: subprocess.Popen | None = None
-        self.port = str(self.link)
-
-    def start(self) -> VirtualBoardProcess:
-        ready = self.home / "ready"
-        ready.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ulearn_host.board.virtual", "--home", str(self.home), "--link",
-             str(self.link), "--flash-size", self.flash_size, "--heap", self.heap, "--ready-file", str(ready),
-             "--runtime", self.runtime],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while not ready.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"virtual board did not start: {self.proc.stderr.read().decode()}")
-            time.sleep(0.02)
-        return self
-
-    def interpreter_pids(self) -> list[int]:
-        """PIDs of the MicroPython interpreter(s) serving this board."""
-        out = subprocess.run(["pgrep", "-f", str(self.home / "flash.img")], capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split() if int(p) != (self.proc.pid if self.proc else -1)]
-
-    def kill_interpreter(self) -> None:
-        """Power-cut the interpreter (SIGKILL); the bridge boots a new one like a board after a reset."""
-        for pid in self.interpreter_pids():
-            os.kill(pid, signal.SIGKILL)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-    def restart(self) -> VirtualBoardProcess:
-        """Stop the whole bridge and start it again on the same flash (a power cycle)."""
-        self.stop()
-        return self.start()
+# The one way to run a virtual board in the background; the old name stays for the tests that import it.
+VirtualBoardProcess = BackgroundBoard
 
 
 @pytest.fixture(scope="session")

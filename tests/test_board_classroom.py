@@ -6,28 +6,20 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from ulearn_host.board import Board
+from ulearn_host.board.virtual import BackgroundBoard
 
 
 @pytest.fixture
 def classroom(tmp_path):
     """Three virtual boards in one `board serve --count 3`, registered under a private cache dir."""
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
-    ready = tmp_path / "ready"
-    proc = subprocess.Popen([sys.executable, "-m", "ulearn_host.board.virtual", "--home", str(tmp_path / "class"),
-                             "--count", "3", "--flash-size", "512k", "--ready-file", str(ready)],
-                            env=env, stdout=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 20
-    while not ready.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "classroom did not start"
-        time.sleep(0.05)
-    yield env, [str(tmp_path / "class" / f"board-{i}" / "tty") for i in (1, 2, 3)]
-    proc.terminate()
-    proc.wait(timeout=10)
+    board = BackgroundBoard(tmp_path / "class", flash_size="512k", count=3, env=env).start()
+    yield env, board.ports
+    board.stop()
 
 
 def ulearn(env, *args):

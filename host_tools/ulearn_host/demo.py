@@ -10,9 +10,9 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 
 from . import IN_CHECKOUT, REPO_ROOT, cache_dir
+from .board.virtual import BackgroundBoard, VirtualBoardError
 from .errors import UlearnError
 
 OUT = REPO_ROOT / "out" / "demo" if IN_CHECKOUT else cache_dir() / "demo"
@@ -44,32 +44,23 @@ class DemoBoard:
 
     def __init__(self, port: str | None):
         self.port = port
-        self.proc: subprocess.Popen | None = None
+        self.board: BackgroundBoard | None = None
 
     def __enter__(self) -> str:
         if self.port:
             return self.port
         home = OUT / "virtual-board"
         (home / "flash.img").unlink(missing_ok=True)  # a fresh board every demo
-        ready = home / "ready"
-        home.mkdir(parents=True, exist_ok=True)
-        ready.unlink(missing_ok=True)
         print(f"$ ulearn board serve --home {home} &", flush=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "ulearn_host.board.virtual", "--home", str(home),
-                                      "--link", str(home / "tty"), "--ready-file", str(ready)],
-                                     start_new_session=True)
-        deadline = time.monotonic() + 20
-        while not ready.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise UlearnError("the virtual board did not start")
-            time.sleep(0.05)
-        self.port = str(home / "tty")
-        return self.port
+        try:
+            self.board = BackgroundBoard(home, quiet=False).start()
+        except VirtualBoardError as e:
+            raise UlearnError(str(e)) from None
+        return self.board.port
 
     def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+        if self.board:
+            self.board.stop()
 
 
 def run_demo(port: str | None, epochs: int = EPOCHS) -> None:

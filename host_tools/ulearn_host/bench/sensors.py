@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,19 +99,10 @@ def record_throughput(seconds: float, recording: Path | None, workdir: Path, rat
     from ..board.push import push
     from ..record import install_sensor_files, record_from_board, sensor_lib_tree
 
-    home = workdir / f"board{rate_hz}"
-    home.mkdir(parents=True, exist_ok=True)
-    ready = home / "ready"
-    proc = subprocess.Popen([sys.executable, "-m", "ulearn_host.board.virtual", "--home", str(home), "--link",
-                             str(home / "tty"), "--flash-size", "2M", "--heap", "256k", "--ready-file", str(ready)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    from ..board.virtual import BackgroundBoard
+    board = BackgroundBoard(workdir / f"board{rate_hz}").start()
     try:
-        deadline = time.monotonic() + 20
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"virtual board did not start: {proc.stderr.read().decode()}")
-            time.sleep(0.05)
-        port = str(home / "tty")
+        port = board.port
         prof = boards.load("unix")
         prof["sensor"] = dict(prof["sensor"], rate_hz=rate_hz)
         with Board(port, timeout=30) as b:
@@ -123,10 +112,7 @@ def record_throughput(seconds: float, recording: Path | None, workdir: Path, rat
         summary = record_from_board(port, seconds, workdir / f"bench{rate_hz}.npz", "bench", show_progress=False)
         wall = time.monotonic() - t0
     finally:
-        import os
-        import signal
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+        board.stop()
     return {"rate_hz": rate_hz, "samples": summary["samples"], "seconds": seconds, "wall_s": wall,
             "samples_per_s": summary["samples"] / seconds, "dropped_frames": summary["dropped_frames"],
             "corrupt_frames": summary["corrupt_frames"], "stopped": summary["stopped"]}

@@ -392,3 +392,68 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+class BackgroundBoard:
+    """A virtual board (or `count` of them) served by a child process: for tests, the demo and benchmarks.
+
+        board = BackgroundBoard(home).start()     # board.port is the device path (or board.ports)
+        ...
+        board.stop()
+    """
+
+    def __init__(self, home: Path, flash_size: str = "2M", heap: str = DEFAULT_HEAP, runtime: str = "micropython",
+                 count: int = 1, env: dict | None = None, quiet: bool = True):
+        self.home = Path(home)
+        self.flash_size, self.heap, self.runtime = flash_size, heap, runtime
+        self.count, self.env, self.quiet = count, env, quiet
+        self.link = self.home / "tty"
+        self.port = str(self.link)
+        self.ports = [self.port] if count == 1 else [str(self.home / f"board-{i + 1}" / "tty") for i in range(count)]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0) -> BackgroundBoard:
+        """Start serving and wait until every board answers its device path; VirtualBoardError if not."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        ready = self.home / "ready"
+        ready.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "ulearn_host.board.virtual", "--home", str(self.home), "--flash-size",
+               self.flash_size, "--heap", self.heap, "--ready-file", str(ready), "--runtime", self.runtime,
+               "--count", str(self.count)]
+        if self.count == 1:
+            cmd += ["--link", str(self.link)]
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL if self.quiet else None,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise VirtualBoardError(f"the virtual board did not start: {self.proc.stderr.read().decode().strip()}")
+            time.sleep(0.02)
+        return self
+
+    def interpreter_pids(self) -> list[int]:
+        """PIDs of the MicroPython interpreter(s) serving this board."""
+        out = subprocess.run(["pgrep", "-f", str(self.home.resolve() / "flash.img")], capture_output=True,
+                             text=True, check=False)
+        return [int(p) for p in out.stdout.split() if int(p) != (self.proc.pid if self.proc else -1)]
+
+    def kill_interpreter(self) -> None:
+        """Power-cut the interpreter (SIGKILL); the bridge boots a new one like a board after a reset."""
+        for pid in self.interpreter_pids():
+            os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Stop the bridge process (SIGTERM, then SIGKILL after 5 s)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def restart(self) -> BackgroundBoard:
+        """Stop the whole bridge and start it again on the same flash (a power cycle)."""
+        self.stop()
+        return self.start()
