@@ -83,26 +83,15 @@ def read_blob(path):
     return buf
 
 
-def _raw_kind(path):
-    # the blob kind of a raw blob file (bytes 6-7 of its header), None for anything else
-    if not isinstance(path, str) or path.endswith(".mpy") or path.endswith(".py"):
-        return None
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError:
-        return None
-    return head[6] | head[7] << 8 if len(head) == 8 and head[:4] == b"ULRN" else None
-
-
 def load(path_or_bytes, **options):
     """Load a model from a path (`.mpy`, `.py` or raw blob) or from bytes; returns the model object.
 
     The blob is validated completely (magic, version, sizes, CRC32) before the model allocates.
     """
-    from ulearn.blob import Blob, BlobError
+    from ulearn.blob import KIND_CNN, Blob, BlobError, file_kind
     source = path_or_bytes if isinstance(path_or_bytes, str) else "<bytes>"
-    if not options and _raw_kind(path_or_bytes) == 1:  # int8 CNN file: read into its arrays in place
+    is_raw = isinstance(path_or_bytes, str) and not path_or_bytes.endswith((".mpy", ".py"))
+    if not options and is_raw and file_kind(path_or_bytes) == KIND_CNN:  # int8 CNN: read in place
         from ulearn.nn import load_raw
         return load_raw(path_or_bytes)
     data = read_blob(path_or_bytes) if isinstance(path_or_bytes, str) else path_or_bytes

@@ -136,6 +136,22 @@ class Blob:
         return list(self._table.keys())
 
 
+def file_kind(path):
+    """The kind (KIND_*) a raw blob file declares in its header, or None if it is not a raw blob.
+
+    Reads only the header (no validation): loaders use it to pick a reader before allocating.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER_SIZE)
+    except OSError:
+        return None
+    if len(head) < HEADER_SIZE:
+        return None
+    magic, _, kind = struct.unpack_from("<4sHH", head, 0)
+    return kind if magic == MAGIC else None
+
+
 def find(buf):
     """Locate a blob inside a larger buffer (e.g. the bytes of a compiled `.mpy` module).
 
