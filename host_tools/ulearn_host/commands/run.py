@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 from pathlib import Path
 
 from ..board import Board, BoardExecError, resolve_port
+from ..errors import UlearnError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -21,10 +23,8 @@ def _kwargs(pairs: list[str]) -> str:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.isidentifier():
-            from ..errors import UlearnError
             raise UlearnError(f"app argument {pair!r} is not KEY=VALUE")
         try:
-            import ast
             parts.append(f"{key}={ast.literal_eval(value)!r}")
         except (ValueError, SyntaxError):
             parts.append(f"{key}={value!r}")
