@@ -124,3 +124,174 @@ def test_prepared_weights_equal_reference_and_reject_bad_buffers(kernel):
         kernel.gemm_s8_prep(b, prep, np.ones(1, np.int32), np.zeros(1, np.int8), np.zeros(2, np.int8), 2, 1, 4,
                             0, 0, -128, 127)
     assert kernel.gemm_prep_size(-1, 4) == 0
+
+
+# ---- pooling (ul_max_pool_s8 / ul_avg_pool_s8 / ul_pool_s8): numpy reference, the Python runtime ----
+
+_POOL_ARGS = 13   # in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, act_min, act_max
+
+
+def _pool_lib(path):
+    import ctypes
+    lib = ctypes.CDLL(str(path))
+    for name in ("ul_max_pool_s8", "ul_avg_pool_s8"):
+        getattr(lib, name).argtypes = [native._P8, native._P8] + [native._I] * _POOL_ARGS
+    lib.ul_pool_s8.argtypes = [native._P8, native._P8, native._P32]
+    lib.ul_pool_sizes.argtypes = [native._P32, native._P32, native._P32]
+    return lib
+
+
+def _pool_ref(x: np.ndarray, is_max: int, g: tuple) -> np.ndarray:
+    """TFLite int8 pooling written independently: numpy over the taps inside each window."""
+    in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, lo, hi = g
+    x = x.reshape(in_h, in_w, c).astype(np.int64)
+    out = np.empty((out_h, out_w, c), np.int64)
+    for oy in range(out_h):
+        y = oy * s_h - pad_top
+        for ox in range(out_w):
+            xx = ox * s_w - pad_left
+            win = x[max(y, 0):min(y + k_h, in_h), max(xx, 0):min(xx + k_w, in_w)].reshape(-1, c)
+            n = len(win)
+            assert n > 0
+            s = win.sum(0)   # the average rounds half away from zero
+            v = win.max(0) if is_max else np.sign(s) * ((np.abs(s) + n // 2) // n)
+            out[oy, ox] = np.clip(v, lo, hi)
+    return out.reshape(-1).astype(np.int8)
+
+
+def _pool_geometry(rng: np.random.Generator) -> tuple:
+    one_d = rng.random() < 0.4
+    dims = []
+    for axis in range(2):
+        if axis == 0 and one_d:
+            dims.append((1, 1, 1, 1, 0))
+            continue
+        size = int(rng.integers(1, 10))
+        k = int(rng.integers(1, size + 2))
+        s = int(rng.integers(1, 4))
+        mode = rng.integers(0, 3)
+        if mode == 0 and k <= size:                # VALID
+            out, pad = (size - k) // s + 1, 0
+        elif mode <= 1:                            # SAME (TFLite: the smaller half of the padding first)
+            out = -(-size // s)
+            pad = max((out - 1) * s + k - size, 0) // 2
+            if pad >= k:
+                out, pad = (size - 1) // s + 1, 0
+        else:                                      # any padding below k; every window keeps a tap
+            pad = int(rng.integers(0, k))
+            out = int(rng.integers(1, (size + pad - 1) // s + 2))
+        dims.append((size, out, k, s, pad))
+    (in_h, out_h, k_h, s_h, pad_top), (in_w, out_w, k_w, s_w, pad_left) = dims
+    c = int(rng.choice([1, 2, 3, 8, 16, 63, 64, 65, 130]))
+    lo, hi = (-128, 127) if rng.random() < 0.5 else tuple(sorted(int(v) for v in rng.integers(-128, 128, 2)))
+    return in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, lo, hi
+
+
+def _python_fast_path_reads_past(is_max: int, g: tuple) -> bool:
+    # lib/ulearn/nn/layers.py pool's 1-D max shortcut (in_h 1, pad_left 0, s_w == k_w) assumes every
+    # window lies inside the row; with SAME padding of an odd width the last one does not
+    in_h, in_w, _, out_h, out_w, _, k_w, _, s_w, _, pad_left, _, _ = g
+    return bool(is_max) and in_h == 1 and pad_left == 0 and s_w == k_w and (out_w * k_w > in_w or out_h != 1)
+
+
+def pool_random_check(lib_path: str, cases: int, seed: int) -> int:
+    """C pooling against the numpy reference and lib/ulearn's pool on `cases` random layers; returns the
+    number of cases also compared with the Python runtime. Run under sanitizers by the test below."""
+    from ulearn.nn.layers import pool
+    lib = _pool_lib(lib_path)
+    rng = np.random.default_rng(seed)
+    with_python = 0
+    for i in range(cases):
+        g = _pool_geometry(rng)
+        in_h, in_w, c, out_h, out_w = g[:5]
+        x = rng.integers(-128, 128, in_h * in_w * c, dtype=np.int8)
+        if i % 3 == 0:   # long runs of the extremes
+            x[rng.random(x.size) < 0.7] = rng.choice([-128, 127])
+        for is_max in (1, 0):
+            want = _pool_ref(x, is_max, g)
+            got = np.full(out_h * out_w * c + 16, 0x5A, np.int8)   # 16 guard bytes must stay
+            fn = lib.ul_max_pool_s8 if is_max else lib.ul_avg_pool_s8
+            st = fn(x.ctypes.data_as(native._P8), got.ctypes.data_as(native._P8), *g)
+            assert st == 0, (st, g)
+            assert np.array_equal(got[:want.size], want), (is_max, g)
+            assert (got[want.size:] == 0x5A).all(), ("wrote past out", g)
+            p = np.array([is_max, *g[:11], g[11] + 128, g[12] + 128], np.int32)
+            got2 = np.zeros(want.size, np.int8)
+            assert lib.ul_pool_s8(x.ctypes.data_as(native._P8), got2.ctypes.data_as(native._P8),
+                                  p.ctypes.data_as(native._P32)) == 0
+            assert np.array_equal(got2, want), (is_max, g)
+            if not _python_fast_path_reads_past(is_max, g):
+                out = array("b", bytes(want.size))
+                pool(array("b", x.tobytes()), out, array("i", p.tolist()))
+                assert list(out) == want.tolist(), ("python runtime", is_max, g)
+                with_python += 1
+    return with_python
+
+
+def test_pooling_random_layers_under_asan_and_ubsan():
+    lib = native.build(sanitize=True)
+    code = ("import sys; sys.path.insert(0, %r); import test_native_kernel as t; "
+            "print('OK pooling', t.pool_random_check(%r, 1500, 11))" % (str(native.REPO_ROOT / "tests"), str(lib)))
+    proc = subprocess.run([sys.executable, "-c", code], env=native.sanitizer_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert int(proc.stdout.split("OK pooling")[1]) > 2500   # most cases also equal the Python runtime
+
+
+def test_pooling_microcontroller_c_path_and_fan_layers():
+    # the build Cortex-M (no DSP), Xtensa and RISC-V use; and the fan net's two 1-D max pools exactly
+    lib = _pool_lib(native.build(extra=["-DUL_FORCE_SCALAR"]))
+    assert pool_random_check(str(native.build(extra=["-DUL_FORCE_SCALAR"])), 200, 12) > 300
+    rng = np.random.default_rng(13)
+    for in_w, c in ((125, 8), (59, 16)):
+        g = (1, in_w, c, 1, in_w // 2, 1, 2, 1, 2, 0, 0, 0, 127)
+        x = rng.integers(-128, 128, in_w * c, dtype=np.int8)
+        out = np.zeros(in_w // 2 * c, np.int8)
+        assert lib.ul_max_pool_s8(x.ctypes.data_as(native._P8), out.ctypes.data_as(native._P8), *g) == 0
+        assert np.array_equal(out, _pool_ref(x, 1, g))
+
+
+def test_pooling_bad_arguments_return_a_status_and_write_nothing():
+    lib = _pool_lib(native.build())
+    x = np.arange(-8, 8, dtype=np.int8)
+    good = (2, 4, 2, 1, 2, 2, 2, 2, 2, 0, 0, -128, 127)
+    bad = {
+        -1: [(-1, *good[1:]), (*good[:5], 0, *good[6:]), (*good[:7], 0, *good[8:]), (*good[:9], -1, *good[10:])],
+        -5: [(*good[:11], 5, 4), (*good[:11], -129, 127), (*good[:11], -128, 128)],
+        -12: [(*good[:3], 2, *good[4:]),               # a second row of windows below the input
+              (*good[:4], 3, *good[5:]),               # a third column of windows right of the input
+              (*good[:10], 2, *good[11:]),             # padding = kernel: the first window is all padding
+              (0, *good[1:])],                         # no input at all
+    }
+    for status, cases in bad.items():
+        for g in cases:
+            for fn in (lib.ul_max_pool_s8, lib.ul_avg_pool_s8):
+                out = np.full(16, 7, np.int8)
+                assert fn(x.ctypes.data_as(native._P8), out.ctypes.data_as(native._P8), *g) == status, g
+                assert (out == 7).all()
+    out = np.zeros(4, np.int8)
+    assert lib.ul_max_pool_s8(None, out.ctypes.data_as(native._P8), *good) == -10
+    assert lib.ul_max_pool_s8(None, None, 2, 4, 0, *good[3:]) == 0          # c = 0: nothing to do
+    assert lib.ul_max_pool_s8(x.ctypes.data_as(native._P8), out.ctypes.data_as(native._P8), *good) == 0
+    assert out.tolist() == [2, 3, 6, 7]
+    assert lib.ul_avg_pool_s8(x.ctypes.data_as(native._P8), out.ctypes.data_as(native._P8), *good) == 0
+    assert out.tolist() == [-3, -2, 1, 2]
+    # halves round away from zero: pairs summing to -3, 3, -1, 1
+    x = np.array([-3, 0, 3, 0, -1, 0, 1, 0], np.int8)
+    assert lib.ul_avg_pool_s8(x.ctypes.data_as(native._P8), out.ctypes.data_as(native._P8),
+                              1, 8, 1, 1, 4, 1, 2, 1, 2, 0, 0, -128, 127) == 0
+    assert out.tolist() == [-2, 2, -1, 1]
+    sizes = np.zeros(2, np.int32)
+    p = np.array([1, 2, 4, 2, 1, 2, 2, 2, 2, 2, 0, 0, 0, 255], np.int32)
+    assert lib.ul_pool_sizes(p.ctypes.data_as(native._P32), sizes[:1].ctypes.data_as(native._P32),
+                             sizes[1:].ctypes.data_as(native._P32)) == 0
+    assert sizes.tolist() == [16, 4]
+    p[1:4] = [1 << 16, 1 << 16, 1]   # 2^32 input bytes
+    assert lib.ul_pool_sizes(p.ctypes.data_as(native._P32), sizes[:1].ctypes.data_as(native._P32),
+                             sizes[1:].ctypes.data_as(native._P32)) == -1
+    p = np.array([2, 2, 4, 2, 1, 2, 2, 2, 2, 2, 0, 0, 0, 255], np.int32)   # is_max must be 0 or 1
+    assert lib.ul_pool_s8(x.ctypes.data_as(native._P8), out.ctypes.data_as(native._P8),
+                          p.ctypes.data_as(native._P32)) == -1
+    p[0], p[12] = 1, 256                                                  # act_min + 128 beyond 255
+    assert lib.ul_pool_s8(x.ctypes.data_as(native._P8), out.ctypes.data_as(native._P8),
+                          p.ctypes.data_as(native._P32)) == -5

@@ -1395,3 +1395,168 @@ int ul_gemm_s8_prep(const int8_t *a, const void *wprep, const int32_t *mult, con
     (void)full;
     return UL_OK;
 }
+
+/* ---- pooling (see ulearn_kernel.h): TFLite int8 MaxPool2D / AveragePool2D over the valid taps ---- */
+
+#define UL_POOL_CH 64              /* channels pooled at a time (int32 sums on the stack) */
+#define UL_POOL_TAPS (1L << 23)    /* taps per window: |sum| <= 128 * 2^23 = 2^30 fits int32 */
+
+/* every window along one axis holds at least one input position: the first starts at -pad and ends at
+   k - pad > 0, the last starts at (out - 1) * s - pad < in; the windows between lie between them */
+static int pool_axis_ok(int32_t in, int32_t out, int32_t k, int32_t s, int32_t pad) {
+    return in > 0 && pad < k && (int64_t)(out - 1) * s - pad < in;
+}
+
+static int check_pool(const int8_t *x, const int8_t *out, int32_t in_h, int32_t in_w, int32_t c,
+                      int32_t out_h, int32_t out_w, int32_t k_h, int32_t k_w, int32_t s_h, int32_t s_w,
+                      int32_t pad_top, int32_t pad_left, int32_t act_min, int32_t act_max) {
+    if (in_h < 0 || in_w < 0 || c < 0 || out_h < 0 || out_w < 0 || k_h < 1 || k_w < 1 || s_h < 1 ||
+        s_w < 1 || pad_top < 0 || pad_left < 0) {
+        return UL_E_DIM;
+    }
+    if (act_min < -128 || act_min > act_max || act_max > 127) {
+        return UL_E_ACT;
+    }
+    if (!out_h || !out_w || !c) {
+        return UL_OK;   /* nothing to compute */
+    }
+    if (!pool_axis_ok(in_h, out_h, k_h, s_h, pad_top) || !pool_axis_ok(in_w, out_w, k_w, s_w, pad_left)) {
+        return UL_E_WINDOW;
+    }
+    const int64_t th = k_h < in_h ? k_h : in_h, tw = k_w < in_w ? k_w : in_w;
+    if (th * tw > UL_POOL_TAPS) {
+        return UL_E_WINDOW;
+    }
+    if (!x || !out) {
+        return UL_E_NULL;
+    }
+    return UL_OK;
+}
+
+/* max over a window of ny x nx taps (rows `rs` bytes apart, taps `c` apart) for channels 0 .. nc-1
+   of base, clamped: max(act_min, taps...) then min(act_max) is the clamp of the maximum */
+static void pool_max_window(const int8_t *base, int8_t *o, size_t rs, int32_t ny, int32_t nx, int32_t c,
+                            int32_t nc, int8_t lo, int8_t hi) {
+    int8_t m[UL_POOL_CH];
+    for (int32_t ch = 0; ch < nc; ch++) {
+        m[ch] = lo;
+    }
+    for (int32_t iy = 0; iy < ny; iy++) {
+        const int8_t *p = base + (size_t)iy * rs;
+        for (int32_t ix = 0; ix < nx; ix++, p += c) {
+            for (int32_t ch = 0; ch < nc; ch++) {
+                m[ch] = p[ch] > m[ch] ? p[ch] : m[ch];
+            }
+        }
+    }
+    for (int32_t ch = 0; ch < nc; ch++) {
+        o[ch] = m[ch] < hi ? m[ch] : hi;
+    }
+}
+
+/* rounded average (TFLite: half away from zero, C division truncating toward zero), clamped */
+static void pool_avg_window(const int8_t *base, int8_t *o, size_t rs, int32_t ny, int32_t nx, int32_t c,
+                            int32_t nc, int32_t lo, int32_t hi) {
+    int32_t acc[UL_POOL_CH];
+    for (int32_t ch = 0; ch < nc; ch++) {
+        acc[ch] = 0;
+    }
+    for (int32_t iy = 0; iy < ny; iy++) {
+        const int8_t *p = base + (size_t)iy * rs;
+        for (int32_t ix = 0; ix < nx; ix++, p += c) {
+            for (int32_t ch = 0; ch < nc; ch++) {
+                acc[ch] += p[ch];
+            }
+        }
+    }
+    const int32_t count = ny * nx, half = count / 2;
+    for (int32_t ch = 0; ch < nc; ch++) {
+        int32_t v = acc[ch] > 0 ? (acc[ch] + half) / count : (acc[ch] - half) / count;
+        o[ch] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+    }
+}
+
+static void pool_s8(const int8_t *x, int8_t *out, int is_max, int32_t in_h, int32_t in_w, int32_t c,
+                    int32_t out_h, int32_t out_w, int32_t k_h, int32_t k_w, int32_t s_h, int32_t s_w,
+                    int32_t pad_top, int32_t pad_left, int32_t act_min, int32_t act_max) {
+    const size_t rs = (size_t)in_w * (size_t)c;
+    int8_t *o = out;
+    for (int32_t oy = 0; oy < out_h; oy++) {
+        const int64_t ys = (int64_t)oy * s_h - pad_top, ye = ys + k_h;   /* checked: overlaps [0, in_h) */
+        const int32_t y0 = ys < 0 ? 0 : (int32_t)ys, y1 = ye > in_h ? in_h : (int32_t)ye;
+        for (int32_t ox = 0; ox < out_w; ox++, o += c) {
+            const int64_t xs = (int64_t)ox * s_w - pad_left, xe = xs + k_w;
+            const int32_t x0 = xs < 0 ? 0 : (int32_t)xs, x1 = xe > in_w ? in_w : (int32_t)xe;
+            const int8_t *base = x + (size_t)y0 * rs + (size_t)x0 * (size_t)c;
+            for (int32_t ch0 = 0; ch0 < c; ch0 += UL_POOL_CH) {
+                const int32_t nc = c - ch0 < UL_POOL_CH ? c - ch0 : UL_POOL_CH;
+                if (is_max) {
+                    pool_max_window(base + ch0, o + ch0, rs, y1 - y0, x1 - x0, c, nc, (int8_t)act_min,
+                                    (int8_t)act_max);
+                } else {
+                    pool_avg_window(base + ch0, o + ch0, rs, y1 - y0, x1 - x0, c, nc, act_min, act_max);
+                }
+            }
+        }
+    }
+}
+
+static int pool_any(const int8_t *x, int8_t *out, int is_max, int32_t in_h, int32_t in_w, int32_t c,
+                    int32_t out_h, int32_t out_w, int32_t k_h, int32_t k_w, int32_t s_h, int32_t s_w,
+                    int32_t pad_top, int32_t pad_left, int32_t act_min, int32_t act_max) {
+    int st = check_pool(x, out, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, act_min,
+                        act_max);
+    if (st == UL_OK && out_h && out_w && c) {
+        pool_s8(x, out, is_max, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, act_min,
+                act_max);
+    }
+    return st;
+}
+
+int ul_max_pool_s8(const int8_t *x, int8_t *out, int32_t in_h, int32_t in_w, int32_t c, int32_t out_h,
+                   int32_t out_w, int32_t k_h, int32_t k_w, int32_t s_h, int32_t s_w, int32_t pad_top,
+                   int32_t pad_left, int32_t act_min, int32_t act_max) {
+    return pool_any(x, out, 1, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, act_min,
+                    act_max);
+}
+
+int ul_avg_pool_s8(const int8_t *x, int8_t *out, int32_t in_h, int32_t in_w, int32_t c, int32_t out_h,
+                   int32_t out_w, int32_t k_h, int32_t k_w, int32_t s_h, int32_t s_w, int32_t pad_top,
+                   int32_t pad_left, int32_t act_min, int32_t act_max) {
+    return pool_any(x, out, 0, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, act_min,
+                    act_max);
+}
+
+int ul_pool_s8(const int8_t *x, int8_t *out, const int32_t *p) {
+    if (!p) {
+        return UL_E_NULL;
+    }
+    if (p[0] != 0 && p[0] != 1) {
+        return UL_E_DIM;
+    }
+    if (p[12] < 0 || p[12] > 255 || p[13] < 0 || p[13] > 255) {
+        return UL_E_ACT;
+    }
+    return pool_any(x, out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11],
+                    p[12] - 128, p[13] - 128);
+}
+
+int ul_pool_sizes(const int32_t *p, int32_t *in_bytes, int32_t *out_bytes) {
+    if (!p || !in_bytes || !out_bytes) {
+        return UL_E_NULL;
+    }
+    if (p[1] < 0 || p[2] < 0 || p[3] < 0 || p[4] < 0 || p[5] < 0) {
+        return UL_E_DIM;
+    }
+    const int64_t in_px = (int64_t)p[1] * p[2], out_px = (int64_t)p[4] * p[5];   /* < 2^62 */
+    if (in_px > INT32_MAX || out_px > INT32_MAX || in_px * p[3] > INT32_MAX || out_px * p[3] > INT32_MAX) {
+        return UL_E_DIM;
+    }
+    const int64_t in = in_px * p[3], out = out_px * p[3];
+    if (in > INT32_MAX || out > INT32_MAX) {
+        return UL_E_DIM;
+    }
+    *in_bytes = (int32_t)in;
+    *out_bytes = (int32_t)out;
+    return UL_OK;
+}

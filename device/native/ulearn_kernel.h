@@ -30,6 +30,8 @@ enum {
     UL_E_PAD = -9,      /* pad value outside [-128, 127] */
     UL_E_NULL = -10,    /* a required pointer is NULL */
     UL_E_PREP = -11,    /* prepared-weights buffer misaligned, too small, or prepared for other n/k */
+    UL_E_WINDOW = -12,  /* a pooling window holds no input tap (padding >= kernel, or out_h/out_w too
+                           large for the input), or a window of more than 2^23 taps */
 };
 
 #define UL_OFF_LIMIT 255
@@ -77,6 +79,40 @@ int ul_dot_q15(const int16_t *a, const int16_t *b, int32_t n, int64_t *result);
 /* out[r] = sat32((sum_c w[r,c]*x[c] + bias[r] + round) >> shift), 64-bit sums, shift in [0, 31]. */
 int ul_matvec_q15(const int16_t *w, const int16_t *x, const int32_t *bias, int32_t *out,
                   int32_t rows, int32_t cols, int32_t shift);
+
+/* ---- pooling (int8 NHWC, batch 1; TFLite int8 MaxPool2D / AveragePool2D reference semantics) ----
+ * Output pixel (oy, ox) pools the taps of its window that lie inside the input:
+ *   rows    max(0, oy*s_h - pad_top)  .. min(in_h, oy*s_h - pad_top + k_h) - 1
+ *   columns max(0, ox*s_w - pad_left) .. min(in_w, ox*s_w - pad_left + k_w) - 1
+ * (padding taps are skipped, never counted: VALID is pad 0; SAME is TFLite's pad_top/pad_left).
+ *   max:     the largest tap,                                      then clamp to [act_min, act_max]
+ *   average: acc = sum of the taps, count = number of taps,
+ *            acc > 0 ? (acc + count/2) / count : (acc - count/2) / count   (C division: toward 0)
+ *            then clamp to [act_min, act_max]          (= lib/ulearn/nn/layers.py pool, TFLite Micro)
+ * 1-D pooling (conv1d feature maps, W x C) is in_h = out_h = k_h = s_h = 1, pad_top = 0.
+ * Buffers: x holds in_h*in_w*c int8 (HWC), out out_h*out_w*c int8 (HWC); no alignment needed, no
+ * scratch, no allocation; x and out must not overlap.
+ * Status: UL_E_DIM (a size < 0, a kernel or stride < 1, a padding < 0), UL_E_ACT (need
+ * -128 <= act_min <= act_max <= 127), UL_E_WINDOW (a window with no tap inside the input: TFLite
+ * Micro refuses these too; or more than 2^23 taps per window), UL_E_NULL (x/out NULL with work to do).
+ * Nothing is written unless the status is UL_OK. */
+int ul_max_pool_s8(const int8_t *x, int8_t *out, int32_t in_h, int32_t in_w, int32_t c, int32_t out_h,
+                   int32_t out_w, int32_t k_h, int32_t k_w, int32_t s_h, int32_t s_w, int32_t pad_top,
+                   int32_t pad_left, int32_t act_min, int32_t act_max);
+int ul_avg_pool_s8(const int8_t *x, int8_t *out, int32_t in_h, int32_t in_w, int32_t c, int32_t out_h,
+                   int32_t out_w, int32_t k_h, int32_t k_w, int32_t s_h, int32_t s_w, int32_t pad_top,
+                   int32_t pad_left, int32_t act_min, int32_t act_max);
+
+/* The same from the runtime's 14-int32 pooling parameter block (lib/ulearn/nn/layers.py pool, made
+ * at load): p = {is_max, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left,
+ * act_min + 128, act_max + 128}; is_max 1 = max pooling, 0 = average, anything else UL_E_DIM.
+ * For a binding: x needs p[1]*p[2]*p[3] bytes, out p[4]*p[5]*p[3] (ul_pool_sizes computes both). */
+#define UL_POOL_PARAMS 14
+int ul_pool_s8(const int8_t *x, int8_t *out, const int32_t *p);
+
+/* Bytes of x and out that ul_pool_s8 reads and writes for the block p (UL_E_DIM if a size is negative
+ * or a product overflows int32; UL_E_NULL if p or a result pointer is NULL). */
+int ul_pool_sizes(const int32_t *p, int32_t *in_bytes, int32_t *out_bytes);
 
 /* The requantization of one int32 accumulator (exposed for tests). */
 int32_t ul_requantize(int32_t acc, int32_t mult, int32_t shift);
