@@ -74,6 +74,7 @@ class Extractor:
         self.path = path or default_path()
         stats_path = self.path
         self._ulab = None
+        self._viper = None
         if self.path == "ulab":
             stats_path = "python"          # kernels for nothing but the checks; ulab does the work
         (self._sums, self._mom2, self._mom34, self._load, self._fft, self._power,
@@ -99,6 +100,9 @@ class Extractor:
         if self.path == "ulab":
             from ulearn.features._kulab import UlabPath
             self._ulab = UlabPath(spec, self._codes)
+        elif self.path == "viper":
+            from ulearn.features._kviper import ViperPath
+            self._viper = ViperPath(self)          # the whole window in one viper call
 
     def info(self):
         """dict: kind, window, axes, n_features, path."""
@@ -146,6 +150,8 @@ class Extractor:
             raise ValueError("out: need %d int16 values, got %d" % (self.n_features, len(out)))
         if self._ulab is not None:
             return self._ulab.compute(x, out, offset, not s.allow_saturated)
+        if self._viper is not None:
+            return self._viper.compute(x, out, offset)
         base = offset * c_n
         o = 0
         for c in range(c_n):
