@@ -79,9 +79,15 @@ def test_numpy_reference_equals_python_reference():
         shift = rng.integers(-31, 31, n).astype(np.int8)
         a_off, b_off, out_off = int(rng.integers(-255, 256)), int(rng.integers(-255, 256)), int(rng.integers(-128, 128))
         out = array("b", bytes(m * n))
-        backend.gemm_s8(array("b", a.tobytes()), array("b", b.tobytes()), array("i", bias.tolist()),
-                        array("i", mult.tolist()), array("b", shift.tobytes()), out, m, n, k, a_off, b_off, out_off,
-                        -128, 127)
+        if hasattr(backend, "GEMM_WORDS"):   # gemm_s8(x, act, w, q, p): a layer program at q[p:]
+            # words A0, OUT0, B0, BIAS0, MULT0, SHIFT0, m, n, k, a_off, b_off, out_off, act_min, act_max
+            prog = [0, 0, 0, 0, n, n * k, m, n, k, a_off, b_off, out_off, -128, 127]
+            backend.gemm_s8(array("b", a.tobytes()), out, array("b", b.tobytes() + shift.tobytes()),
+                            array("i", bias.tolist() + mult.tolist() + prog), 2 * n)
+        else:
+            backend.gemm_s8(array("b", a.tobytes()), array("b", b.tobytes()), array("i", bias.tolist()),
+                            array("i", mult.tolist()), array("b", shift.tobytes()), out, m, n, k, a_off, b_off,
+                            out_off, -128, 127)
         want = ref.gemm_s8(a, b, bias, mult, shift, m, n, k, a_off, b_off, out_off, -128, 127).reshape(-1)
         assert list(out) == want.tolist()
 
@@ -197,7 +203,10 @@ def _python_fast_path_reads_past(is_max: int, g: tuple) -> bool:
 def pool_random_check(lib_path: str, cases: int, seed: int) -> int:
     """C pooling against the numpy reference and lib/ulearn's pool on `cases` random layers; returns the
     number of cases also compared with the Python runtime. Run under sanitizers by the test below."""
+    import inspect
+
     from ulearn.nn.layers import pool
+    program = len(inspect.signature(pool).parameters) == 4
     lib = _pool_lib(lib_path)
     rng = np.random.default_rng(seed)
     with_python = 0
@@ -222,7 +231,10 @@ def pool_random_check(lib_path: str, cases: int, seed: int) -> int:
             assert np.array_equal(got2, want), (is_max, g)
             if not _python_fast_path_reads_past(is_max, g):
                 out = array("b", bytes(want.size))
-                pool(array("b", x.tobytes()), out, array("i", p.tolist()))
+                if program:   # pool(x, act, q, p): words x0 = 0, out0 = 0, then the 14-int block
+                    pool(array("b", x.tobytes()), out, array("i", [0, 0, *p.tolist()]), 0)
+                else:         # pool(x, out, p)
+                    pool(array("b", x.tobytes()), out, array("i", p.tolist()))
                 assert list(out) == want.tolist(), ("python runtime", is_max, g)
                 with_python += 1
     return with_python
@@ -295,3 +307,90 @@ def test_pooling_bad_arguments_return_a_status_and_write_nothing():
     p[0], p[12] = 1, 256                                                  # act_min + 128 beyond 255
     assert lib.ul_pool_s8(x.ctypes.data_as(native._P8), out.ctypes.data_as(native._P8),
                           p.ctypes.data_as(native._P32)) == -5
+
+
+# ---- the x86-64 SSE2 path (PMADDWD, vector requantization, conv widened from the input) at its limits ----
+
+def _req(rng: np.random.Generator, n: int, left: bool) -> tuple[np.ndarray, np.ndarray]:
+    mult = rng.integers(1 << 30, 1 << 31, n, dtype=np.int64).astype(np.int32)
+    mult[rng.random(n) < 0.05] = 0
+    shift = rng.integers(-14, 1, n).astype(np.int8)   # right shifts (the vector requantization) and 0
+    shift[rng.random(n) < 0.1] = -31
+    if left:                                           # some left shifts: those groups go the scalar way
+        shift[rng.random(n) < 0.2] = rng.integers(1, 31)
+    return mult, shift
+
+
+def layers_random_check(lib_path: str, cases: int, seed: int) -> int:
+    """conv_s8 and gemm_s8 on shapes the small random checker does not reach (many channels, long rows,
+    inputs beyond the widening buffers, 1-D convs read in place) against the numpy reference."""
+    k = native.Kernel(lib_path)
+    rng = np.random.default_rng(seed)
+    for i in range(cases):
+        one_d = i % 2 == 0
+        in_h = 1 if one_d else int(rng.integers(1, 12))
+        in_w = int(rng.choice([1, 5, 40, 130, 700])) if one_d else int(rng.integers(1, 12))
+        in_c = int(rng.choice([1, 3, 8, 17, 40]))
+        out_c = int(rng.choice([1, 4, 8, 12, 16, 21, 33, 260]))
+        k_h = 1 if one_d else int(rng.integers(1, 4))
+        k_w = int(rng.integers(1, 6))
+        sh, sw = (int(v) for v in rng.integers(1, 3, 2))
+        dh, dw = (1, 1) if rng.random() < 0.7 else (int(v) for v in rng.integers(1, 3, 2))
+        pt, pl = (0, 0) if rng.random() < 0.5 else (int(rng.integers(0, k_h)), int(rng.integers(0, k_w)))
+        out_h = (in_h + 2 * pt - dh * (k_h - 1) - 1) // sh + 1
+        out_w = (in_w + 2 * pl - dw * (k_w - 1) - 1) // sw + 1
+        if out_h < 1 or out_w < 1:
+            continue
+        x = rng.integers(-128, 128, in_h * in_w * in_c, dtype=np.int8)
+        w = rng.integers(-128, 128, out_c * k_h * k_w * in_c, dtype=np.int8)
+        if i % 5 == 0:
+            x[:] = rng.choice([-128, 127])
+            w[:] = rng.choice([-128, 127])
+        bias = None if i % 7 == 0 else rng.integers(-(1 << 31), 1 << 31, out_c, dtype=np.int64).astype(np.int32)
+        if bias is not None and i % 2:
+            bias = (bias >> 12).astype(np.int32)
+        mult, shift = _req(rng, out_c, i % 3 == 0)
+        in_off, out_off = int(rng.choice([-127, 0, 128, int(rng.integers(-127, 129))])), int(rng.integers(-128, 128))
+        lo, hi = (-128, 127) if i % 2 else (-20, 90)
+        geom = (in_h, in_w, in_c, out_c, k_h, k_w, sh, sw, dh, dw, pt, pl, out_h, out_w, in_off, out_off, lo, hi)
+        out = np.full(out_h * out_w * out_c + 8, 0x5A, np.int8)
+        col = np.zeros(k.conv_col_size(in_c, k_h, k_w, out_h, out_w), np.int8)
+        k.conv_s8(x, w, bias, mult, shift, out, col, *geom)
+        want = ref.conv_s8(x, w, bias, mult, shift, *geom)
+        assert np.array_equal(out[:want.size], want), ("conv", geom)
+        assert (out[want.size:] == 0x5A).all()
+        # the same weights as a GEMM of a few rows (m >= 2 takes the SSE2 GEMM)
+        kk, m = k_h * k_w * in_c, int(rng.choice([2, 3, 17, 64]))
+        a = rng.integers(-128, 128, m * kk, dtype=np.int8)
+        a_off, b_off = int(rng.integers(-255, 256)), int(rng.choice([0, int(rng.integers(-255, 256))]))
+        out8 = np.zeros(m * out_c, np.int8)
+        k.gemm_s8(a, w, bias, mult, shift, out8, m, out_c, kk, a_off, b_off, out_off, lo, hi)
+        assert np.array_equal(out8, ref.gemm_s8(a, w, bias, mult, shift, m, out_c, kk, a_off, b_off, out_off, lo,
+                                                hi).reshape(-1)), ("gemm", m, out_c, kk)
+        out32 = np.zeros(m * out_c, np.int32)
+        k.gemm_s32(a, w, bias, out32, m, out_c, kk, a_off, b_off)
+        assert np.array_equal(out32, ref.gemm_s32(a, w, bias, m, out_c, kk, a_off, b_off).reshape(-1))
+    return cases
+
+
+@pytest.mark.parametrize("extra", [[], ["-DUL_FORCE_PORTABLE"]], ids=["host-simd", "host-portable"])
+def test_wide_layers_under_asan_and_ubsan(extra):
+    # host-simd: SSE2 on x86-64; host-portable: the plain C that AArch64 hosts compile (no intrinsics)
+    lib = native.build(sanitize=True, extra=extra)
+    code = ("import sys; sys.path.insert(0, %r); import test_native_kernel as t; "
+            "print('OK layers', t.layers_random_check(%r, 150, 21))" % (str(native.REPO_ROOT / "tests"), str(lib)))
+    proc = subprocess.run([sys.executable, "-c", code], env=native.sanitizer_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "OK layers 150" in proc.stdout
+
+
+def test_small_random_cases_on_the_host_portable_path_under_sanitizers():
+    # ulearn_host.native.check's cases on the plain host C (no SSE2), as on an AArch64 host
+    lib = native.build(sanitize=True, extra=["-DUL_FORCE_PORTABLE"])
+    code = ("import numpy as np; from ulearn_host.native import Kernel, check; k = Kernel(%r); "
+            "rng = np.random.default_rng(9); [check.KINDS[i %% len(check.KINDS)](k, rng) for i in range(1500)]; "
+            "print('OK portable')" % str(lib))
+    proc = subprocess.run([sys.executable, "-c", code], env=native.sanitizer_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "OK portable" in proc.stdout, proc.stdout + proc.stderr[-3000:]

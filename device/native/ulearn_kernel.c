@@ -17,6 +17,14 @@
 #define UL_DSP 0
 #endif
 
+/* x86-64 hosts (the unix port's natmod): SSE2 PMADDWD; UL_FORCE_PORTABLE / UL_FORCE_SCALAR turn it off */
+#if defined(__SSE2__) && !defined(UL_FORCE_PORTABLE) && !defined(UL_FORCE_SCALAR)
+#define UL_SSE2 1
+#include <emmintrin.h>
+#else
+#define UL_SSE2 0
+#endif
+
 #define UL_COLS 4          /* output channels per block */
 #define UL_DSP_KMAX 256    /* longest K expanded on the stack (2 KB); longer K runs portable C */
 #define UL_DSP_SMALL_M 4   /* up to this many rows: no weight expansion (gemm_dsp_small) */
@@ -760,6 +768,348 @@ static void gemm_dsp(const int8_t *a, const int8_t *b, const int32_t *bias, cons
 }
 #endif
 
+#if UL_SSE2
+/* ---- x86-64 (SSE2, the x86-64 baseline): PMADDWD over pairs of k ----
+ * The weights are widened once per call to (b + b_off) int16 and laid out as wt[q][jb][c][l] = weight of
+ * channel 4 jb + c at k = 2 q + l (zero past n and k). A row of A widened to (a + a_off) int16 is read as
+ * int32 pairs; each pair, broadcast, meets four channels in one PMADDWD: (a0 w0 + a1 w1) for channels
+ * 4 jb .. 4 jb + 3. Products are below 2^18 and the int32 lanes wrap exactly like the reference's sums.
+ * Convolutions widen straight from the input (im2col fused, padding taps are 0 after the offset). */
+#define UL_SSE_WMAX 8192   /* int16 weights widened on the stack (16 KB): hosts only */
+#define UL_SSE_KMAX 1024   /* longest row widened on the stack (2 KB) */
+#define UL_SSE_XMAX 4096   /* int16 activations widened at once (8 KB) */
+
+static inline size_t sse_w_len(int32_t n, int32_t k) {   /* int16 entries of wt */
+    return (size_t)((k + 1) / 2) * (size_t)((n + 3) / 4) * 8u;
+}
+
+static int sse_fits(int32_t n, int32_t k) {
+    return k >= 1 && k <= UL_SSE_KMAX && n >= 1 && sse_w_len(n, k) <= UL_SSE_WMAX;
+}
+
+static void sse_widen_w(const int8_t *b, int32_t n, int32_t k, int32_t b_off, int16_t *wt) {
+    const int32_t kp = (k + 1) / 2, nb = (n + 3) / 4;
+    for (int32_t q = 0; q < kp; q++) {
+        for (int32_t jb = 0; jb < nb; jb++) {
+            int16_t *e = wt + ((size_t)q * (size_t)nb + (size_t)jb) * 8u;
+            for (int32_t c = 0; c < 4; c++) {
+                const int32_t j = 4 * jb + c;
+                for (int32_t l = 0; l < 2; l++) {
+                    const int32_t t = 2 * q + l;
+                    e[2 * c + l] = (int16_t)(j < n && t < k ? b[(size_t)j * (size_t)k + (size_t)t] + b_off : 0);
+                }
+            }
+        }
+    }
+}
+
+/* s[4 g + c] = sum_q pair q of a16 . wt[q][jb0 + g][c] for G = 4, 2 or 1 blocks of 4 channels (named
+   accumulators: the compiler keeps them in registers) */
+static inline __m128i sse_pair(const int16_t *a16, int32_t q) {
+    int32_t pair;
+    memcpy(&pair, a16 + 2 * q, 4);
+    return _mm_set1_epi32(pair);
+}
+
+#define UL_MADD(acc, av, w, g) \
+    acc = _mm_add_epi32(acc, _mm_madd_epi16(av, _mm_loadu_si128((const __m128i *)((w) + 8 * (g)))))
+
+static inline void sse_row4(const int16_t *a16, const int16_t *wt, int32_t kp, int32_t nb, int32_t jb0,
+                            int32_t *s) {
+    __m128i c0 = _mm_setzero_si128(), c1 = c0, c2 = c0, c3 = c0;
+    const int16_t *w = wt + (size_t)jb0 * 8u;
+    for (int32_t q = 0; q < kp; q++, w += (size_t)nb * 8u) {
+        const __m128i av = sse_pair(a16, q);
+        UL_MADD(c0, av, w, 0);
+        UL_MADD(c1, av, w, 1);
+        UL_MADD(c2, av, w, 2);
+        UL_MADD(c3, av, w, 3);
+    }
+    _mm_storeu_si128((__m128i *)s, c0);
+    _mm_storeu_si128((__m128i *)(s + 4), c1);
+    _mm_storeu_si128((__m128i *)(s + 8), c2);
+    _mm_storeu_si128((__m128i *)(s + 12), c3);
+}
+
+static inline void sse_row2(const int16_t *a16, const int16_t *wt, int32_t kp, int32_t nb, int32_t jb0,
+                            int32_t *s) {
+    __m128i c0 = _mm_setzero_si128(), c1 = c0;
+    const int16_t *w = wt + (size_t)jb0 * 8u;
+    for (int32_t q = 0; q < kp; q++, w += (size_t)nb * 8u) {
+        const __m128i av = sse_pair(a16, q);
+        UL_MADD(c0, av, w, 0);
+        UL_MADD(c1, av, w, 1);
+    }
+    _mm_storeu_si128((__m128i *)s, c0);
+    _mm_storeu_si128((__m128i *)(s + 4), c1);
+}
+
+static inline void sse_row1(const int16_t *a16, const int16_t *wt, int32_t kp, int32_t nb, int32_t jb0,
+                            int32_t *s) {
+    __m128i c0 = _mm_setzero_si128();
+    const int16_t *w = wt + (size_t)jb0 * 8u;
+    for (int32_t q = 0; q < kp; q++, w += (size_t)nb * 8u) {
+        UL_MADD(c0, sse_pair(a16, q), w, 0);
+    }
+    _mm_storeu_si128((__m128i *)s, c0);
+}
+
+/* requantize nc sums of one row (channels j0 ..), or store them as int32: the integers of finish() */
+static inline void sse_store(const int32_t *s, int32_t nc, int32_t j0, const int32_t *bias, const int32_t *mult,
+                             const int8_t *shift, int8_t *out8, int32_t *out32, int32_t out_off,
+                             int32_t act_min, int32_t act_max) {
+    for (int32_t c = 0; c < nc; c++) {
+        const int32_t j = j0 + c;
+        const int32_t acc = (int32_t)((uint32_t)s[c] + (bias ? (uint32_t)bias[j] : 0u));
+        if (!out8) {
+            out32[j] = acc;
+            continue;
+        }
+        const int32_t sh = shift[j];
+        if (sh > 0) {   /* a left shift: the general requantization */
+            out8[j] = finish((uint32_t)acc, mult[j], sh, out_off, act_min, act_max);
+            continue;
+        }
+        /* SRDHM as floor((acc mult + 2^30) / 2^31) (mult >= 0), then the rounding divide by 2^r as
+           floor((h + 2^(r-1) - (h < 0)) / 2^r) in 64 bits (r >= 1), as requant() */
+        int64_t h = ((int64_t)acc * mult[j] + ((int64_t)1 << 30)) >> 31;
+        const int32_t r = -sh;
+        if (r) {
+            h = (h + ((int64_t)1 << (r - 1)) - (h < 0)) >> r;
+        }
+        h += out_off;
+        out8[j] = (int8_t)(h < act_min ? act_min : (h > act_max ? act_max : h));
+    }
+}
+
+/* Requantization of 4 channels at once, the integers of requant() for shifts <= 0 (no left shift):
+     h  = SRDHM(acc, mult) = bits 31..62 of acc * mult + 2^30       (mult >= 0: PMULUDQ, sign fixed in
+                                                                     the high word)
+     hm = h - (h < 0)
+     r >= 1: floor((hm + 2^(r-1)) / 2^r) = high word of hm * 2^(32-r) + 2^31    (the rounding divide)
+     r == 0: h
+   then saturating packs to int16, + out_off (saturating), clamp, pack to int8: the clamp of the exact
+   sum, since every saturation is monotone and reaches beyond [-128, 127]. */
+#define UL_SSE_NCH 256    /* channels with per-call requantization tables (else the scalar sse_store) */
+
+typedef struct {
+    const int16_t *wt;
+    int32_t kp, n, nb;
+    const int32_t *bias, *mult;
+    const int8_t *shift;
+    int32_t out_off, act_min, act_max;
+    int tables;   /* the arrays below hold channels 0 .. n-1 (padded with zeros to a multiple of 4) */
+    int32_t tb[UL_SSE_NCH], tm[UL_SSE_NCH], tmr[UL_SSE_NCH], tr0[UL_SSE_NCH];
+    uint8_t vec16[UL_SSE_NCH / 16];   /* 16-channel group without a left shift: sse_rq4 */
+    __m128i off, lo, hi;
+} sse_ctx_t;
+
+static void sse_ctx_init(sse_ctx_t *t, const int16_t *wt, int32_t n, int32_t k, const int32_t *bias,
+                         const int32_t *mult, const int8_t *shift, int32_t out_off, int32_t act_min,
+                         int32_t act_max) {
+    t->wt = wt;
+    t->kp = (k + 1) / 2;
+    t->n = n;
+    t->nb = (n + 3) / 4;
+    t->bias = bias;
+    t->mult = mult;
+    t->shift = shift;
+    t->out_off = out_off;
+    t->act_min = act_min;
+    t->act_max = act_max;
+    t->tables = shift != NULL && n <= UL_SSE_NCH;
+    if (!t->tables) {
+        return;
+    }
+    for (int32_t j = 0; j < 4 * t->nb; j++) {
+        const int32_t r = j < n && shift[j] <= 0 ? -shift[j] : 0;
+        t->tb[j] = j < n && bias ? bias[j] : 0;
+        t->tm[j] = j < n ? mult[j] : 0;
+        t->tmr[j] = r >= 1 ? (int32_t)((uint32_t)1 << (32 - r)) : 0;   /* r = 1: 2^31, read unsigned */
+        t->tr0[j] = r == 0 ? -1 : 0;
+    }
+    for (int32_t g = 0; 16 * g < n; g++) {
+        int ok = 1;
+        for (int32_t j = 16 * g; j < n && j < 16 * g + 16; j++) {
+            ok &= shift[j] <= 0;
+        }
+        t->vec16[g] = (uint8_t)ok;
+    }
+    t->off = _mm_set1_epi16((int16_t)out_off);
+    t->lo = _mm_set1_epi16((int16_t)act_min);
+    t->hi = _mm_set1_epi16((int16_t)act_max);
+}
+
+/* the four unsigned 32 x 32 -> 64-bit products x[i] * m[i] plus `add`, each reduced to one dword:
+   bits 31..62 (shift31) or bits 32..63, as [p0, p1, p2, p3] */
+static inline __m128i sse_mul4(__m128i x, __m128i m, __m128i add, int shift31) {
+    __m128i pe = _mm_add_epi64(_mm_mul_epu32(x, m), add);
+    __m128i po = _mm_add_epi64(_mm_mul_epu32(_mm_srli_epi64(x, 32), _mm_srli_epi64(m, 32)), add);
+    if (shift31) {   /* bits 31..62 into the low dword */
+        pe = _mm_shuffle_epi32(_mm_srli_epi64(pe, 31), _MM_SHUFFLE(3, 1, 2, 0));
+        po = _mm_shuffle_epi32(_mm_srli_epi64(po, 31), _MM_SHUFFLE(3, 1, 2, 0));
+    } else {         /* the high dword */
+        pe = _mm_shuffle_epi32(pe, _MM_SHUFFLE(3, 1, 3, 1));
+        po = _mm_shuffle_epi32(po, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+    return _mm_unpacklo_epi32(pe, po);
+}
+
+/* 4 int32 sums (bias not yet added) of channels j .. j+3 -> the 4 requantized int32 (before out_off) */
+static inline __m128i sse_rq4(const sse_ctx_t *t, __m128i s, int32_t j) {
+    const __m128i acc = _mm_add_epi32(s, _mm_loadu_si128((const __m128i *)(t->tb + j)));
+    const __m128i mu = _mm_loadu_si128((const __m128i *)(t->tm + j));
+    const __m128i mr = _mm_loadu_si128((const __m128i *)(t->tmr + j));
+    const __m128i r0 = _mm_loadu_si128((const __m128i *)(t->tr0 + j));
+    /* a negative acc read as unsigned adds 2^32 mult to the product, i.e. 2 mult to bits 31..62 */
+    __m128i h = sse_mul4(acc, mu, _mm_set1_epi64x((int64_t)1 << 30), 1);
+    h = _mm_sub_epi32(h, _mm_slli_epi32(_mm_and_si128(_mm_srai_epi32(acc, 31), mu), 1));
+    const __m128i hm = _mm_add_epi32(h, _mm_srai_epi32(h, 31));
+    __m128i d = sse_mul4(hm, mr, _mm_set1_epi64x((int64_t)1 << 31), 0);
+    d = _mm_sub_epi32(d, _mm_and_si128(_mm_srai_epi32(hm, 31), mr));
+    return _mm_or_si128(_mm_and_si128(r0, h), _mm_andnot_si128(r0, d));
+}
+
+static inline __m128i sse_out16(const sse_ctx_t *t, __m128i a, __m128i b) {   /* 8 outputs as int16 */
+    __m128i v = _mm_adds_epi16(_mm_packs_epi32(a, b), t->off);
+    return _mm_min_epi16(_mm_max_epi16(v, t->lo), t->hi);
+}
+
+/* nc (1..16) requantized outputs of channels j0 .. from the sums s (zero past nc up to a multiple of 4) */
+static inline void sse_requant16(const sse_ctx_t *t, const int32_t *s, int32_t j0, int32_t nc, int8_t *o) {
+    const __m128i r0 = sse_rq4(t, _mm_load_si128((const __m128i *)s), j0);
+    const __m128i r1 = nc > 4 ? sse_rq4(t, _mm_load_si128((const __m128i *)(s + 4)), j0 + 4) : r0;
+    const __m128i r2 = nc > 8 ? sse_rq4(t, _mm_load_si128((const __m128i *)(s + 8)), j0 + 8) : r0;
+    const __m128i r3 = nc > 12 ? sse_rq4(t, _mm_load_si128((const __m128i *)(s + 12)), j0 + 12) : r0;
+    const __m128i bytes = _mm_packs_epi16(sse_out16(t, r0, r1), sse_out16(t, r2, r3));
+    if (nc == 16) {
+        _mm_storeu_si128((__m128i *)o, bytes);
+    } else if (nc == 8) {
+        _mm_storel_epi64((__m128i *)o, bytes);
+    } else {
+        int8_t tmp[16] __attribute__((aligned(16)));
+        _mm_store_si128((__m128i *)tmp, bytes);
+        for (int32_t c = 0; c < nc; c++) {
+            o[c] = tmp[c];
+        }
+    }
+}
+
+/* one widened row (kp int32 pairs at a16) against every channel, stored to o8 (or o32) */
+static inline void sse_row_all(const sse_ctx_t *t, const int16_t *a16, int8_t *o8, int32_t *o32) {
+    const int32_t nb = t->nb, kp = t->kp;
+    int32_t s[16] __attribute__((aligned(16)));
+    for (int32_t jb = 0; jb < nb; jb += 4) {
+        const int32_t g = nb - jb < 4 ? nb - jb : 4;
+        switch (g) {
+            case 4: sse_row4(a16, t->wt, kp, nb, jb, s); break;
+            case 3: sse_row2(a16, t->wt, kp, nb, jb, s); sse_row1(a16, t->wt, kp, nb, jb + 2, s + 8); break;
+            case 2: sse_row2(a16, t->wt, kp, nb, jb, s); break;
+            default: sse_row1(a16, t->wt, kp, nb, jb, s); break;
+        }
+        const int32_t j0 = 4 * jb, nc = t->n - j0 < 16 ? t->n - j0 : 16;
+        if (o8 && t->tables && t->vec16[jb / 4]) {
+            sse_requant16(t, s, j0, nc, o8 + j0);
+        } else {
+            sse_store(s, nc, j0, t->bias, t->mult, t->shift, o8, o32, t->out_off, t->act_min, t->act_max);
+        }
+    }
+}
+
+static void gemm_sse2(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
+                      const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n, int32_t k,
+                      int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min, int32_t act_max) {
+    int16_t wt[UL_SSE_WMAX] __attribute__((aligned(16)));
+    /* blocks of rows widened at once (stride k rounded up to even, the odd k's partner 0: its weights
+       are 0), well before they are read in pairs */
+    int16_t a16[UL_SSE_XMAX] __attribute__((aligned(16)));
+    const int32_t kk = (k + 1) & ~1, rows = UL_SSE_XMAX / kk;
+    sse_ctx_t t;
+    sse_widen_w(b, n, k, b_off, wt);
+    sse_ctx_init(&t, wt, n, k, bias, mult, out8 ? shift : NULL, out_off, act_min, act_max);
+    for (int32_t i0 = 0; i0 < m; i0 += rows) {
+        const int32_t nr = m - i0 < rows ? m - i0 : rows;
+        for (int32_t r = 0; r < nr; r++) {
+            const int8_t *ar = a + (size_t)(i0 + r) * (size_t)k;
+            int16_t *p = a16 + (size_t)r * (size_t)kk;
+            for (int32_t i = 0; i < k; i++) {
+                p[i] = (int16_t)(ar[i] + a_off);
+            }
+            p[kk - 1] = k & 1 ? 0 : p[kk - 1];
+        }
+        for (int32_t r = 0; r < nr; r++) {
+            const size_t row = (size_t)(i0 + r) * (size_t)n;
+            sse_row_all(&t, a16 + (size_t)r * (size_t)kk, out8 ? out8 + row : NULL, out32 ? out32 + row : NULL);
+        }
+    }
+}
+
+/* whole conv layer: the input is widened once (x + in_off, int16); an output pixel whose window is one
+   run of the input (a single kernel row, inside, no dilation: every conv1d) is read in place, other
+   windows are gathered into a16 (taps outside the input are 0 = pad value + in_off) */
+static void conv_sse2(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *mult,
+                      const int8_t *shift, int8_t *out, int32_t in_h, int32_t in_w, int32_t in_c, int32_t out_c,
+                      int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w, int32_t dil_h, int32_t dil_w,
+                      int32_t pad_top, int32_t pad_left, int32_t out_h, int32_t out_w, int32_t in_off,
+                      int32_t out_off, int32_t act_min, int32_t act_max) {
+    int16_t wt[UL_SSE_WMAX] __attribute__((aligned(16)));
+    int16_t a16[UL_SSE_KMAX + 2] __attribute__((aligned(16)));
+    int16_t x16[UL_SSE_XMAX + 1] __attribute__((aligned(16)));
+    const int32_t k = k_h * k_w * in_c, kwc = k_w * in_c;
+    const int64_t nx = (int64_t)in_h * in_w * in_c;
+    const int wide = nx <= UL_SSE_XMAX;
+    sse_ctx_t t;
+    sse_widen_w(w, out_c, k, 0, wt);
+    sse_ctx_init(&t, wt, out_c, k, bias, mult, shift, out_off, act_min, act_max);
+    const int16_t off = (int16_t)in_off;
+    if (wide) {
+        for (int32_t i = 0; i < (int32_t)nx; i++) {
+            x16[i] = (int16_t)(x[i] + off);
+        }
+        x16[nx] = 0;   /* the odd k's partner of the last window (its weights are 0) */
+    }
+    a16[k] = 0;
+    int8_t *o = out;
+    for (int32_t oy = 0; oy < out_h; oy++) {
+        const int32_t iy0 = oy * stride_h - pad_top;
+        for (int32_t ox = 0; ox < out_w; ox++, o += out_c) {
+            const int32_t ix0 = ox * stride_w - pad_left;
+            if (wide && k_h == 1 && dil_w == 1 && iy0 >= 0 && iy0 < in_h && ix0 >= 0 && ix0 + k_w <= in_w) {
+                sse_row_all(&t, x16 + ((size_t)iy0 * (size_t)in_w + (size_t)ix0) * (size_t)in_c, o, NULL);
+                continue;
+            }
+            int16_t *p = a16;
+            for (int32_t ky = 0; ky < k_h; ky++, p += kwc) {
+                const int32_t iy = iy0 + ky * dil_h;
+                if (iy < 0 || iy >= in_h) {
+                    for (int32_t i = 0; i < kwc; i++) {
+                        p[i] = 0;
+                    }
+                    continue;
+                }
+                const size_t row = (size_t)iy * (size_t)in_w;
+                if (dil_w == 1 && ix0 >= 0 && ix0 + k_w <= in_w) {   /* the whole kernel row is inside */
+                    const size_t at = (row + (size_t)ix0) * (size_t)in_c;
+                    for (int32_t i = 0; i < kwc; i++) {
+                        p[i] = wide ? x16[at + (size_t)i] : (int16_t)(x[at + (size_t)i] + off);
+                    }
+                    continue;
+                }
+                for (int32_t kx = 0, ix = ix0; kx < k_w; kx++, ix += dil_w) {
+                    int16_t *pk = p + kx * in_c;
+                    const int inside = ix >= 0 && ix < in_w;
+                    const size_t at = inside ? (row + (size_t)ix) * (size_t)in_c : 0;
+                    for (int32_t i = 0; i < in_c; i++) {
+                        pk[i] = (int16_t)(inside ? x[at + (size_t)i] + off : 0);
+                    }
+                }
+            }
+            sse_row_all(&t, a16, o, NULL);
+        }
+    }
+}
+#endif
+
 static void gemm_any(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
                      const int8_t *shift, int8_t *out8, int32_t *out32, int32_t m, int32_t n, int32_t k,
                      int32_t a_off, int32_t b_off, int32_t out_off, int32_t act_min, int32_t act_max) {
@@ -770,6 +1120,12 @@ static void gemm_any(const int8_t *a, const int8_t *b, const int32_t *bias, cons
     }
     if (k <= UL_DSP_KMAX) {
         gemm_dsp(a, b, bias, mult, shift, out8, out32, m, n, k, a_off, b_off, out_off, act_min, act_max);
+        return;
+    }
+#endif
+#if UL_SSE2
+    if (m > 1 && sse_fits(n, k)) {
+        gemm_sse2(a, b, bias, mult, shift, out8, out32, m, n, k, a_off, b_off, out_off, act_min, act_max);
         return;
     }
 #endif
@@ -952,6 +1308,14 @@ int ul_conv_s8(const int8_t *x, const int8_t *w, const int32_t *bias, const int3
     if (row && col_size < (size_t)row) {
         return UL_E_SCRATCH;
     }
+#if UL_SSE2
+    if (row && sse_fits(out_c, row) && (int64_t)(out_h - 1) * stride_h + (int64_t)(k_h - 1) * dil_h < INT32_MAX &&
+        (int64_t)(out_w - 1) * stride_w + (int64_t)(k_w - 1) * dil_w < INT32_MAX) {
+        conv_sse2(x, w, bias, mult, shift, out, in_h, in_w, in_c, out_c, k_h, k_w, stride_h, stride_w, dil_h,
+                  dil_w, pad_top, pad_left, out_h, out_w, in_off, out_off, act_min, act_max);
+        return UL_OK;
+    }
+#endif
     int32_t block = row ? (int32_t)(col_size / (size_t)row < (size_t)rows ? col_size / (size_t)row : (size_t)rows)
                         : rows;
     for (int32_t r0 = 0; r0 < rows; r0 += block) {
