@@ -1818,6 +1818,47 @@ static void pool_max_window(const int8_t *base, int8_t *o, size_t rs, int32_t ny
     }
 }
 
+/* the same for exactly W channels (W a constant after inlining: 8 or 16, loops the compiler turns into
+   whole-vector byte maxima) */
+static inline __attribute__((always_inline)) void pool_max_w(const int8_t *base, int8_t *o, size_t rs, int32_t ny,
+                                                             int32_t nx, int32_t c, const int32_t W, int8_t lo,
+                                                             int8_t hi) {
+#if UL_SSE2
+    /* bytes biased by 0x80 compare as unsigned (SSE2 has PMAXUB, not PMAXSB) */
+    const __m128i bias = _mm_set1_epi8((char)0x80);
+    __m128i v = _mm_set1_epi8((char)(lo ^ 0x80));
+    for (int32_t iy = 0; iy < ny; iy++) {
+        const int8_t *p = base + (size_t)iy * rs;
+        for (int32_t ix = 0; ix < nx; ix++, p += c) {
+            const __m128i t = W == 16 ? _mm_loadu_si128((const __m128i *)p) : _mm_loadl_epi64((const __m128i *)p);
+            v = _mm_max_epu8(v, _mm_xor_si128(t, bias));
+        }
+    }
+    v = _mm_xor_si128(_mm_min_epu8(v, _mm_set1_epi8((char)(hi ^ 0x80))), bias);
+    if (W == 16) {
+        _mm_storeu_si128((__m128i *)o, v);
+    } else {
+        _mm_storel_epi64((__m128i *)o, v);
+    }
+    return;
+#endif
+    int8_t m[16];
+    for (int32_t ch = 0; ch < W; ch++) {
+        m[ch] = lo;
+    }
+    for (int32_t iy = 0; iy < ny; iy++) {
+        const int8_t *p = base + (size_t)iy * rs;
+        for (int32_t ix = 0; ix < nx; ix++, p += c) {
+            for (int32_t ch = 0; ch < W; ch++) {
+                m[ch] = p[ch] > m[ch] ? p[ch] : m[ch];
+            }
+        }
+    }
+    for (int32_t ch = 0; ch < W; ch++) {
+        o[ch] = m[ch] < hi ? m[ch] : hi;
+    }
+}
+
 /* rounded average (TFLite: half away from zero, C division truncating toward zero), clamped */
 static void pool_avg_window(const int8_t *base, int8_t *o, size_t rs, int32_t ny, int32_t nx, int32_t c,
                             int32_t nc, int32_t lo, int32_t hi) {
@@ -1852,6 +1893,16 @@ static void pool_s8(const int8_t *x, int8_t *out, int is_max, int32_t in_h, int3
             const int64_t xs = (int64_t)ox * s_w - pad_left, xe = xs + k_w;
             const int32_t x0 = xs < 0 ? 0 : (int32_t)xs, x1 = xe > in_w ? in_w : (int32_t)xe;
             const int8_t *base = x + (size_t)y0 * rs + (size_t)x0 * (size_t)c;
+            if (is_max && (c & 7) == 0) {   /* channels in whole groups of 16 and 8 */
+                int32_t ch0 = 0;
+                for (; ch0 + 16 <= c; ch0 += 16) {
+                    pool_max_w(base + ch0, o + ch0, rs, y1 - y0, x1 - x0, c, 16, (int8_t)act_min, (int8_t)act_max);
+                }
+                if (ch0 < c) {
+                    pool_max_w(base + ch0, o + ch0, rs, y1 - y0, x1 - x0, c, 8, (int8_t)act_min, (int8_t)act_max);
+                }
+                continue;
+            }
             for (int32_t ch0 = 0; ch0 < c; ch0 += UL_POOL_CH) {
                 const int32_t nc = c - ch0 < UL_POOL_CH ? c - ch0 : UL_POOL_CH;
                 if (is_max) {
