@@ -19,3 +19,7 @@ def test_cortex_m4_kernel_matches_reference(dsp):
     assert set(result.bench) == {b[0] for b in qemu.BENCHES}
     for name, row in result.bench.items():
         print(f"{'dsp' if dsp else 'portable'} {name}: {row['instr_per_mac']:.3f} instructions/MAC")
+    assert "CHECK pooling 14 layers ok" in result.output   # ul_max_pool_s8 / ul_avg_pool_s8 on the Cortex-M4
+    pool = [line.split() for line in result.output.splitlines() if line.startswith("POOL ")]
+    assert len(pool) == 1
+    print(f"{'dsp' if dsp else 'portable'} {pool[0][1]}: {pool[0][2]} instructions (496 outputs)")

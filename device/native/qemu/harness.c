@@ -116,6 +116,82 @@ static int check_cases(void) {
     return bad;
 }
 
+/* ---- pooling: ul_max_pool_s8 / ul_avg_pool_s8 against a plain loop over every window tap (inputs
+   from an LCG; the average rounds |sum| half up and restores the sign, TFLite's rounding) ---- */
+static const int16_t pool_geoms[][13] = {
+    /* in_h in_w  c out_h out_w k_h k_w s_h s_w pad_t pad_l act_min act_max */
+    {1, 125, 8, 1, 62, 1, 2, 1, 2, 0, 0, -128, 127},   /* the fan net's pools */
+    {1, 59, 16, 1, 29, 1, 2, 1, 2, 0, 0, -128, 127},
+    {1, 5, 3, 1, 3, 1, 2, 1, 2, 0, 0, -128, 127},      /* 1-D SAME, odd width: the last window is clipped */
+    {7, 7, 5, 4, 4, 3, 3, 2, 2, 1, 1, -20, 90},        /* 2-D SAME */
+    {8, 8, 24, 4, 4, 2, 2, 2, 2, 0, 0, -128, 127},     /* 16 + 8 channels */
+    {3, 4, 70, 2, 2, 2, 3, 1, 2, 0, 1, -100, 100},     /* more channels than one block */
+    {2, 9, 13, 1, 3, 2, 4, 1, 3, 0, 1, -128, 127},
+};
+static int8_t pool_x[8 * 8 * 24];
+static int8_t pool_out[8 * 8 * 24];
+
+static int32_t pool_tap_ref(const int16_t *g, int is_max, int32_t oy, int32_t ox, int32_t ch) {
+    int32_t acc = is_max ? -128 : 0, count = 0;
+    for (int32_t ky = 0; ky < g[5]; ky++) {
+        for (int32_t kx = 0; kx < g[6]; kx++) {
+            const int32_t iy = oy * g[7] - g[9] + ky, ix = ox * g[8] - g[10] + kx;
+            if (iy < 0 || iy >= g[0] || ix < 0 || ix >= g[1]) {
+                continue;
+            }
+            const int32_t v = pool_x[(iy * g[1] + ix) * g[2] + ch];
+            acc = is_max ? (v > acc ? v : acc) : acc + v;
+            count++;
+        }
+    }
+    if (!is_max) {
+        const int32_t mag = ((acc < 0 ? -acc : acc) + count / 2) / count;
+        acc = acc < 0 ? -mag : mag;
+    }
+    return acc < g[11] ? g[11] : (acc > g[12] ? g[12] : acc);
+}
+
+static int check_pooling(void) {
+    int bad = 0;
+    uint32_t seed = 12345u;
+    for (int i = 0; i < (int)(sizeof(pool_geoms) / sizeof(pool_geoms[0])); i++) {
+        const int16_t *g = pool_geoms[i];
+        for (int32_t t = 0; t < g[0] * g[1] * g[2]; t++) {
+            seed = seed * 1664525u + 1013904223u;
+            pool_x[t] = (int8_t)(seed >> 24);
+        }
+        for (int is_max = 0; is_max < 2; is_max++) {
+            memset(pool_out, 0x55, sizeof(pool_out));
+            const int st = (is_max ? ul_max_pool_s8 : ul_avg_pool_s8)(pool_x, pool_out, g[0], g[1], g[2], g[3], g[4],
+                                                                      g[5], g[6], g[7], g[8], g[9], g[10], g[11],
+                                                                      g[12]);
+            int ok = st == UL_OK;
+            for (int32_t oy = 0; ok && oy < g[3]; oy++) {
+                for (int32_t ox = 0; ok && ox < g[4]; ox++) {
+                    for (int32_t ch = 0; ok && ch < g[2]; ch++) {
+                        ok = pool_out[(oy * g[4] + ox) * g[2] + ch] == pool_tap_ref(g, is_max, oy, ox, ch);
+                    }
+                }
+            }
+            ok = ok && pool_out[g[3] * g[4] * g[2]] == 0x55;   /* nothing written past the output */
+            bad += !ok;
+        }
+    }
+    char *p = put_s(line, "CHECK pooling ");
+    p = put_u(p, 2 * sizeof(pool_geoms) / sizeof(pool_geoms[0]));
+    p = put_s(p, bad ? " layers FAIL\n" : " layers ok\n");
+    *p = 0;
+    sh_write(line);
+    return bad;
+}
+
+/* instructions of one pooling layer (the fan net's first max pool), printed as "POOL <name> <instructions>" */
+__attribute__((noipa)) static int run_pool(void) {
+    const int16_t *g = pool_geoms[0];
+    return ul_max_pool_s8(pool_x, pool_out, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10],
+                          g[11], g[12]);
+}
+
 __attribute__((noipa)) static int run_bench(const struct ul_bench *b) {
     if (b->kind == 2) {   /* prepared weights (prepared once, before timing) */
         return ul_gemm_s8_prep(b->a, prep, b->mult, b->shift, out8, b->m, b->n, b->k, b->a_off, b->out_off,
@@ -132,7 +208,22 @@ __attribute__((noipa)) static int run_bench(const struct ul_bench *b) {
 
 int main(void) {
     int bad = check_cases();
+    bad += check_pooling();
     uint32_t per_tick_x1000 = calibrate();
+    {
+        bad += run_pool() != UL_OK;
+        timer_start();
+        uint32_t t0 = ticks();
+        for (int r = 0; r < 10; r++) {
+            bad += run_pool() != UL_OK;
+        }
+        uint32_t t1 = ticks();
+        char *p = put_s(line, "POOL max_pool1d_125x8_k2 ");
+        p = put_u(p, ((uint64_t)(t1 - t0) * per_tick_x1000) / 1000u / 10u);
+        p = put_s(p, "\n");
+        *p = 0;
+        sh_write(line);
+    }
     for (int i = 0; i < (int)(sizeof(benches) / sizeof(benches[0])); i++) {
         const struct ul_bench *b = &benches[i];
         if (b->kind == 2 && ul_gemm_prepare(b->b, b->bias, b->n, b->k, 0, prep, sizeof(prep)) != UL_OK) {
