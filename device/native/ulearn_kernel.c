@@ -1840,8 +1840,27 @@ static inline __attribute__((always_inline)) void pool_max_w(const int8_t *base,
     } else {
         _mm_storel_epi64((__m128i *)o, v);
     }
-    return;
-#endif
+#elif UL_DSP
+    /* four bytes per word: SSUB8 sets a GE bit per byte where the first operand is >= the second, SEL
+       then takes those bytes from the first: a byte-wise signed maximum (or minimum) in 2 instructions */
+    const uint32_t lo4 = (uint8_t)lo * 0x01010101u, hi4 = (uint8_t)hi * 0x01010101u;
+    uint32_t m[4] = {lo4, lo4, lo4, lo4};
+    for (int32_t iy = 0; iy < ny; iy++) {
+        const int8_t *p = base + (size_t)iy * rs;
+        for (int32_t ix = 0; ix < nx; ix++, p += c) {
+            for (int32_t q = 0; q < W / 4; q++) {
+                const uint32_t t = ld32(p + 4 * q);
+                (void)__ssub8(t, m[q]);
+                m[q] = __sel(t, m[q]);
+            }
+        }
+    }
+    for (int32_t q = 0; q < W / 4; q++) {
+        (void)__ssub8(m[q], hi4);
+        const uint32_t v = __sel(hi4, m[q]);
+        memcpy(o + 4 * q, &v, 4);
+    }
+#else
     int8_t m[16];
     for (int32_t ch = 0; ch < W; ch++) {
         m[ch] = lo;
@@ -1857,6 +1876,7 @@ static inline __attribute__((always_inline)) void pool_max_w(const int8_t *base,
     for (int32_t ch = 0; ch < W; ch++) {
         o[ch] = m[ch] < hi ? m[ch] : hi;
     }
+#endif
 }
 
 /* rounded average (TFLite: half away from zero, C division truncating toward zero), clamped */
