@@ -122,11 +122,14 @@ class _Model:
             out.append((tag, tc, n))
         return out
 
+    def _check(self, x):
+        if len(x) != self.n_features:
+            raise ValueError("x: expected %d int16 features (the model's feature spec), got %d"
+                             % (self.n_features, len(x)))
+
     def _normalize(self, x):
-        d = self.n_features
-        if len(x) != d:
-            raise ValueError("x: expected %d int16 features (the model's feature spec), got %d" % (d, len(x)))
-        self._norm(x, self._mu, self._mul, self._sh, self._z, d)
+        self._check(x)
+        self._norm(x, self._mu, self._mul, self._sh, self._z, self.n_features)
         return self._z
 
     def spec(self):
@@ -200,9 +203,17 @@ class LinearSVM(_Model):
 
     def _setup(self):
         self._dec = _zeros("i", self.rows)
+        self._fused = qmath.fused(self.path)
+        self._prm = array("i", [self.n_features, self.rows, self.zq, self.out_shift, 0, 0])
 
     def predict(self, x, out=None):
         """Class index for features `x` ('h', n_features); `out` ('i', rows) receives the decisions."""
+        if self._fused is not None:            # the whole decision in one viper call
+            self._check(x)
+            a = self.arrays
+            self._prm[3] = self.out_shift      # partial_fit may have re-quantized the weights
+            return self._fused[1](a[TAG_LINW], self._z, x, self._mu, self._mul, self._sh, a[TAG_LINB], self._dec,
+                                  self._prm, out, 0 if out is None else self.rows)
         z = self._normalize(x)
         dec = self._dec
         backend.matvec_q15(self.arrays[TAG_LINW], z, self.arrays[TAG_LINB], dec, self.rows,
@@ -246,9 +257,20 @@ class KernelSVM(_Model):
         self._zn = _zeros("i", 1)
         self._votes = bytearray(max(1, len(self.classes)))
         self._ftab, self._etab = qmath.exp_tables()
+        self._fused = qmath.fused(self.path)
+        one = self.kind == KIND_ONECLASS_SVM
+        self._prm = array("i", [self.n_features, self.n_sv, self.zq, self.out_shift, self.pairs,
+                                0 if one else len(self.classes)])
 
     def predict(self, x, out=None):
         """SVC: class index; one-class: int score (`out` 'i' receives the pair decisions / score)."""
+        if self._fused is not None:            # the whole decision in one viper call
+            self._check(x)
+            a = self.arrays
+            c = self._fused[0](a[TAG_SVEC], self._z, x, self._mu, self._mul, self._sh, a[TAG_SVNM], a[TAG_PCOE],
+                               a[TAG_PINT], self._ftab, self._etab, self._k, self._dec, self._prm, self._votes, out,
+                               0 if out is None else self.pairs)
+            return self._dec[0] if self.kind == KIND_ONECLASS_SVM else c
         z = self._normalize(x)
         d = self.n_features
         n = self.n_sv

@@ -124,6 +124,23 @@ def kernels(path):
     raise ValueError("unknown SVM path %r: choose 'python' or 'viper'" % (path,))
 
 
+def fused(path):
+    """(v_kernel, v_linear): the whole decision in one viper call (``_svfused.py``), or None.
+
+    Used for path 'viper' unless the GEMM backend is the native C module (its matvec is faster).
+    """
+    if path != "viper":
+        return None
+    from ulearn import backend
+    if backend.NAME == "native":
+        return None
+    try:
+        from ulearn.svm import _svfused
+    except (SyntaxError, NameError) as e:  # no viper emitter here
+        raise ImportError("viper is not available here (%s)" % e)
+    return _svfused.FUSED
+
+
 def default_path():
     """'python' when the GEMM backend is the pure-Python one, else 'viper' (when it compiles here)."""
     from ulearn import backend
