@@ -775,9 +775,9 @@ static void gemm_dsp(const int8_t *a, const int8_t *b, const int32_t *bias, cons
  * int32 pairs; each pair, broadcast, meets four channels in one PMADDWD: (a0 w0 + a1 w1) for channels
  * 4 jb .. 4 jb + 3. Products are below 2^18 and the int32 lanes wrap exactly like the reference's sums.
  * Convolutions widen straight from the input (im2col fused, padding taps are 0 after the offset). */
-#define UL_SSE_WMAX 8192   /* int16 weights widened on the stack (16 KB): hosts only */
+#define UL_SSE_WMAX 4096   /* int16 weights widened on the stack (8 KB) */
 #define UL_SSE_KMAX 1024   /* longest row widened on the stack (2 KB) */
-#define UL_SSE_XMAX 4096   /* int16 activations widened at once (8 KB) */
+#define UL_SSE_XMAX 2048   /* int16 activations widened at once (4 KB); stack of a call <= 16.5 KB */
 
 static inline size_t sse_w_len(int32_t n, int32_t k) {   /* int16 entries of wt */
     return (size_t)((k + 1) / 2) * (size_t)((n + 3) / 4) * 8u;
@@ -890,7 +890,7 @@ static inline void sse_store(const int32_t *s, int32_t nc, int32_t j0, const int
      r == 0: h
    then saturating packs to int16, + out_off (saturating), clamp, pack to int8: the clamp of the exact
    sum, since every saturation is monotone and reaches beyond [-128, 127]. */
-#define UL_SSE_NCH 256    /* channels with per-call requantization tables (else the scalar sse_store) */
+#define UL_SSE_NCH 128    /* channels with per-call requantization tables (else the scalar sse_store) */
 
 typedef struct {
     const int16_t *wt;
