@@ -1,88 +1,123 @@
-"""The ulab feature path: the whole window vectorised in float, rounded to the spec's scales.
+"""The ulab feature path: the Q15 definitions (ulearn.features.extract/kernels) in float64 ulab.
 
-Same definitions as the Q15 path (ulearn.features.spec) computed in float over all channels at
-once: mean (round half up), population std, rms = sqrt(var + mean^2), skew/kurt = m3/std^3,
-m4/std^4 (Q8) about the rounded mean, zero crossings about the rounded mean, the magnitude channel
-as the Q15 path makes it (floor sqrt of the sum of (x >> 1)^2, times 2), |FFT| by
-ulab.utils.spectrogram of each mean-removed channel zero-padded to nfft, power = |X / nfft|^2 / 2,
-dom/centroid (Q4 bins), band = sqrt(sum of power). Not bit-exact with the Q15 path: the differences
-on real windows are bounded in tests/test_features_ulab.py.
+Every integer step of the definition is reproduced exactly in double precision: the window, its
+sums, squares and products are integers below 2^53, and each floor / shift / rounding is done by
+adding and subtracting a "magic" constant 1.5 * 2^(52+k), which rounds to a multiple of 2^k in
+one in-place pass (no ufunc, no allocation), after an offset that keeps the argument away from a
+tie. So mean, std, rms, min, max, ptp, skew, kurt, zcr and the magnitude channel equal the Q15
+path exactly. The spectrum is ulab's float FFT (utils.spectrogram) instead of the Q15 FFT, whose
+rounding noise cannot be reproduced cheaply: dom, centroid and band follow the same definitions in
+float (power = |X / nfft|^2 / 2) and agree within 1 LSB on real windows, except dom on near ties
+(tests/test_features_ulab.py).
 
-Speed: ulab costs a fixed ~0.2 us per call plus a few ns per element, so the window lives in one
-preallocated (channels, nfft) float matrix (channel-major, zero padded) filled and mean-removed in
-place, every statistic is one call over all channels, the FFT magnitudes go straight into
-preallocated rows (spectrogram with out= and a scratchpad), and the outputs are gathered with one
-concatenate and written with one slice assignment. ulab still allocates the results of its
-operations, so this path allocates heap on every window (the Q15 paths do not).
+Cost model (measured, docs/svm.md): a ulab call costs ~0.1-0.2 us plus ~0.4 ns per element when
+it works in place, ~3 ns per element when it allocates its result (ufuncs, binary operators) and
+~2.6 ns per element for dot/sum. So the window lives in preallocated (channels, samples) matrices,
+nearly every step is an in-place operator over all channels at once, and row sums are folds
+(a[:, :w] += a[:, w:2w], halving w) over zero-padded power-of-two rows, several sums stacked in
+one matrix. ulab still allocates small objects on every call, so this path allocates a few KB per
+window; the Q15 paths allocate nothing.
 """
 
 from ulab import numpy as np
 from ulab import utils
 
-_S16 = 32767
+_S16 = 32767.0
+_M = 6755399441055744.0                    # 1.5 * 2^52: (x + _M) - _M rounds x to an integer
+_EPS = 1.0 / 1048576                       # below the distance of sqrt(n) from an integer, n < 2^31
+
+
+def _k(v):
+    return np.full(1, v)                   # a one-element operand: no conversion per operator
+
+
+def _folds(a, w):
+    """(left, right) views that sum the columns of `a` (width 2w, power of two) into column 0."""
+    f = []
+    while w >= 1:
+        f.append((a[:, :w], a[:, w:2 * w]))
+        w //= 2
+    return f
 
 
 class UlabPath:
-    """Computes every feature of a window for one FeatureSpec with ulab."""
+    """Computes every feature of a window for one FeatureSpec with ulab (see the module docstring)."""
 
     def __init__(self, spec, codes):
         self.spec = spec
         self.codes = codes
         t = spec.window
         c_n = spec.axes
-        self.ch = ch = c_n + (1 if spec.magnitude else 0)
+        m = spec.magnitude
+        self.ch = ch = c_n + (1 if m else 0)
         need = bytearray(12)
         for c in codes:
             need[c] = 1
         self.need = need
         self.spectral = need[9] or need[10] or need[11]
+        self.moments = need[1] or need[2] or need[6] or need[7]
+        self.m34 = need[6] or need[7]
         n = spec.nfft if self.spectral else t
-        self.mat = np.zeros((ch, n))                   # channel rows, zero padded to nfft
+        f = 1
+        while f < t:
+            f *= 2                                     # row width of the sums (zero padded)
+        self.mat = np.zeros((ch, n))                   # x, then x - mean; zero padded to nfft
         self.win = self.mat[:, :t] if t < n else self.mat
         self.raw = self.win[:c_n, :] if ch > c_n else self.win
-        self.pw = np.zeros((ch, t))                    # powers of the deviations, in place
-        self.ones = np.ones(t)
-        self.tf = float(t)
-        # per output (feature-major, channel-minor): final = floor(row * rmul / rdiv + radd)
-        # band = sqrt(sum |X_k|^2 * scale), scale = 0.5 / n^2 (power = |X / n|^2 / 2)
-        mul = {6: 256.0, 7: 256.0, 8: 32767.0, 9: 16.0, 10: 16.0, 11: (0.5 / (n * n)) ** 0.5}
-        div = {6: float(t), 7: float(t), 8: float(t - 1)}
-        add = {9: 16.5}
-        rm = []
-        rd = []
-        ra = []
-        for code in codes:
-            k = len(spec.bands) if code == 11 else 1
-            rm.extend([mul.get(code, 1.0)] * (k * ch))
-            rd.extend([div.get(code, 1.0)] * (k * ch))
-            ra.extend([add.get(code, 0.5)] * (k * ch))
-        self.rmul = np.array(rm)
-        self.rdiv = np.array(rd)
-        self.radd = np.array(ra)
-        self.out_obj = None
-        self.out_view = None
-        self.vals = [None] * 11
-        m = spec.magnitude
+        s = np.zeros((ch, f))                          # sum of x -> mean
+        self.s_t = s[:, :t]
+        self.s_f = _folds(s, f // 2)
+        self.mean = s[:, 0]
+        self.meanc = s[:, 0:1]
+        self.dq = np.zeros((ch, t))                    # 2^sh ((x - mean) >> sh), then z / 16
+        e = np.zeros((ch, f))                          # its squares -> s2; then w
+        self.e = e
+        self.e_t = e[:, :t]
+        self.e_f = _folds(e, f // 2)
+        self.s2 = e[:, 0]
+        p = np.zeros((2 * ch, f))                      # 16 floor(w z / 256) ; 256 floor(w g / 64)
+        self.p_two = p.reshape((2, ch * f))
+        self.e_one = e.reshape((1, ch * f))
+        self.p_t = p[:, :t]
+        self.p3 = p[:ch, :t]
+        self.p4 = p[ch:, :t]
+        self.p_f = _folds(p, f // 2)
+        self.a34 = p[:, 0]
+        self.skew = p[:ch, 0]
+        self.kurt = p[ch:, 0]
+        self.p_off = np.array([[-8.0 + 1.0 / 32]] * ch + [[-126.0]] * ch)
+        self.p_mag = np.array([[16 * _M]] * ch + [[256 * _M]] * ch)
+        self.p_scale = np.array([1.0 / (16 * t)] * ch + [1.0 / (256 * t)] * ch)
+        self.thr = np.array([[1024.0 * (1 << j) for j in range(7)]])
+        self.thw = np.array([float(1 << j) for j in range(7)])
+        k = _k
+        self.K = (k(_M), k(1.0 / t), k(0.25 / t), k(0.5), k(-0.5 + 1.0 / 512), k(4 * _M), k(_M / 16),
+                  k(2 * _M), k(-1.0 + 2 * _EPS), k(-0.5 + _EPS), k(256.0 / t), k(1.0 / 32), k(1.0 / 16),
+                  k(-0.5), k(1.0), k(256.0), k(32767.0 / (t - 1)), k(0.25 / (t - 1)), k(16.0))
         if m:
             self.magrow = self.win[c_n, :]
-            self.sq = np.zeros((m, t))                 # (x >> 1)^2 of the first m axes
+            self.sq = np.zeros((m, t))                 # 2 (x >> 1) of the first m axes, squared
             self.sqrows = [self.sq[c, :] for c in range(m)]
+        self.out_obj = None
+        self.out_view = None
+        self.vals = [None] * 12
         if self.spectral:
             nb = n // 2 + 1
             self.spec_m = np.zeros((ch, n))
             self.scratch = np.zeros(2 * n)
             self.rows = [self.mat[c, :] for c in range(ch)]
             self.srows = [self.spec_m[c, :] for c in range(ch)]
-            self.half = self.spec_m[:, 1:nb]            # |X_k| then power, k = 1 .. n/2
+            self.half = self.spec_m[:, 1:nb]           # |X_k| then power, k = 1 .. n/2
             self.kk = np.array(range(1, nb))
-            self.bands = [(k[0] - 1, k[1] - 1) for k in spec.bands]   # power columns of each band
-            # the band block in the concatenated outputs (its rows get ** 0.5 in place)
-            self.b0 = 0
+            self.bands = [self.half[:, b[0] - 1:b[1] - 1] for b in spec.bands]
+            self.bscale = (0.5 / (n * n)) ** 0.5       # band = sqrt(sum |X_k|^2 / 2) / n
+            b0 = 0
             for c in codes:
                 if c == 11:
                     break
-                self.b0 += ch
-            self.b1 = self.b0 + len(spec.bands) * ch
+                b0 += ch
+            self.b0 = b0                                # the band block in the gathered outputs
+            self.b1 = b0 + len(spec.bands) * ch
 
     def compute(self, x, out, offset, check):
         """Features of the window at sample `offset` of `x` ('h', T*C interleaved) into `out` ('h',
@@ -90,61 +125,177 @@ class UlabPath:
         s = self.spec
         t = s.window
         c_n = s.axes
-        tf = self.tf
+        ch = self.ch
         need = self.need
+        (KM, KIT, KQT, KH, KW, K4M, KM16, K2M, KMAG, KSQ, K256T, K32, K16, KNH, K1, K256, KZ, KZQ,
+         KD) = self.K
         wt = np.frombuffer(x, dtype=np.int16, offset=2 * offset * c_n, count=t * c_n).reshape((t, c_n)).transpose()
         raw = self.raw
-        raw -= raw                             # (x -= x zeroes without the scalar a `*= 0` allocates)
+        raw -= raw
         raw += wt
         win = self.win
         m = s.magnitude
         if m:
+            # magnitude = 2 isqrt(sum (x >> 1)^2): y = 2 (x >> 1) is x - 1/2 rounded to even;
+            # sum y^2 = 4 v; 2 isqrt(v) is sqrt(4 v) - 1 + 2 eps rounded to even
             sq = self.sq
             sq -= sq
-            sq += np.right_shift(wt[:m, :] if m < c_n else wt, 1)
+            sq += raw[:m, :] if m < c_n else raw
+            sq += KNH
+            sq += K2M
+            sq -= K2M
             sq *= sq
             mr = self.magrow
             mr -= mr
             for r in self.sqrows:
                 mr += r
-            q = np.floor(np.sqrt(mr))
+            q = np.sqrt(mr)
             mr -= mr
             mr += q
-            mr += q
+            mr += KMAG
+            mr += K2M
+            mr -= K2M
         lo = np.min(win, axis=1)
         hi = np.max(win, axis=1)
-        if m and hi[c_n] > _S16:               # the magnitude saturates at 32767, as in the Q15 path
-            q = np.minimum(mr, 32767.0)
+        lmin = np.min(lo)
+        hmax = np.max(hi)
+        if hmax > _S16 and m and hi[c_n] > _S16:   # the magnitude saturates at 32767 (Q15 path)
+            q = np.minimum(mr, _S16)
             mr -= mr
             mr += q
             hi = np.max(win, axis=1)
-        if check and (np.min(lo) <= -_S16 or np.max(hi[:c_n] if m else hi) >= _S16):
+        if check and (lmin <= -_S16 or hmax >= _S16):
             for c in range(c_n):
                 if lo[c] <= -_S16 or hi[c] >= _S16:
                     raise ValueError("window: axis %d is saturated (%d..%d); lower the sensor gain or "
                                      "in_scale" % (c, int(lo[c]), int(hi[c])))
-        ones = self.ones
-        mean = np.floor(np.dot(win, ones) / tf + 0.5)
-        win -= mean.reshape((self.ch, 1))
-        pw = self.pw
-        pw -= pw
-        pw += win
-        pw *= win
-        var = np.dot(pw, ones) / tf
-        # a constant channel has var = 0 and every deviation 0: skew = kurt = 0 / tiny = 0 (var is
-        # 0 or >= 1/t, so the tiny term changes nothing else)
-        var += 1e-100
-        std = np.sqrt(var)
-        if need[6] or need[7]:
-            pw *= win
-            if need[6]:
-                skew = np.dot(pw, ones) / (var * std)          # times 256 / t at the end
-            if need[7]:
-                pw *= win
-                kurt = np.dot(pw, ones) / (var * var)
+        # mean = (2 sum + t) // 2t = sum / t + 1 / 4t rounded (never a tie)
+        st = self.s_t
+        st -= st
+        st += win
+        for a, b in self.s_f:
+            a += b
+        mean = self.mean
+        mean *= KIT
+        mean += KQT
+        mean += KM
+        mean -= KM
+        win -= self.meanc
+        rng = hi - lo
+        rmax = np.max(rng)
+        if self.spectral and rmax > _S16:      # the Q15 FFT input is x - mean clamped to +-32767
+            q = np.clip(win, -_S16, _S16)
+            win -= win
+            win += q
+        vals = self.vals
+        if self.moments:
+            # dq = (x - mean) >> sh = floor(d / 2^sh) = d / 2^sh - 1/2 + 1 / 2^(sh+1) rounded, sh the
+            # smallest shift with range >> sh <= 1023 (2^-sh = 1 / (1 + sum of 2^j, thresholds passed))
+            dq = self.dq
+            dq -= dq
+            dq += win
+            p2 = None
+            if rmax > 1023.0:
+                p2 = np.dot(rng.reshape((ch, 1)) >= self.thr, self.thw)
+                p2 += K1
+                ic = (K1 / p2).reshape((ch, 1))
+                dq *= ic
+                ic *= KH
+                ic -= KH
+                dq += ic
+                dq += KM
+                dq -= KM
+            e = self.e_t
+            e -= e
+            e += dq
+            e *= dq
+            for a, b in self.e_f:
+                a += b
+            # v4 = round(256 s2 / t) (half up), sq4 = isqrt(v4), std = ((sq4 << sh) + 8) >> 4
+            v4 = self.s2
+            v4 *= K256T
+            v4 += KQT
+            v4 += KM
+            v4 -= KM
+            sq4 = np.sqrt(v4)
+            sq4 += KSQ
+            sq4 += KM
+            sq4 -= KM
+            std = sq4 * p2 if p2 is not None else sq4 * K1
+            std *= K16
+            std += K32
+            std += KM
+            std -= KM
+            if rmax > 65000.0:                 # std <= range / 2 (+ rounding): only then can it saturate
+                std = np.minimum(std, _S16)
+            vals[1] = std
+            if need[2]:
+                # |mean| < 16384 and std <= range / 2 + 1.5 * 2^sh < 16384: the Q15 path shifts nothing
+                if lmin > -16384.0 and hmax < 16384.0 and rmax < 32000.0:
+                    r = mean * mean
+                    r += std * std
+                    r = np.sqrt(r)
+                    r += KSQ
+                    r += KM
+                    r -= KM
+                else:
+                    r = np.array([self._rms(int(mean[c]), int(std[c])) for c in range(ch)])
+                vals[2] = r
+            if self.m34:
+                # z = floor(4096 dq / sq4), kept as z / 16: rounded to a multiple of 1/16 by M / 16
+                inv = K1 / np.maximum(sq4, 1.0)
+                r1 = inv * K256
+                inv -= K1
+                inv *= K32                     # (1 - sq4) / (32 sq4)
+                dq *= r1.reshape((ch, 1))
+                dq += inv.reshape((ch, 1))
+                dq += KM16
+                dq -= KM16
+                # w = floor(z^2 / 256), a multiple of 1/256 before the rounding
+                e -= e
+                e += dq
+                e *= dq
+                e += KW
+                e += KM
+                e -= KM
+                # both rows of p = w (e, zero padded, broadcast over two blocks); then
+                # p3 = w z / 16 and p4 = 4 floor((w + 2) / 4) w; floored to 16 floor(w z / 256)
+                # and 256 floor(w g / 64) with one offset and one magic column
+                pt = self.p_two
+                pt -= pt
+                pt += self.e_one
+                p4 = self.p4
+                p4 += KH
+                p4 += K4M
+                p4 -= K4M
+                p4 *= e
+                p3 = self.p3
+                p3 *= dq
+                pt = self.p_t
+                pt += self.p_off
+                pt += self.p_mag
+                pt -= self.p_mag
+                for a, b in self.p_f:
+                    a += b
+                a34 = self.a34                 # skew = (2 a3 + t) // 2t, kurt the same with a4
+                a34 *= self.p_scale
+                a34 += KQT
+                a34 += KM
+                a34 -= KM
+                vals[6] = self.skew
+                vals[7] = self.kurt
+                if np.max(a34) > _S16:         # e.g. kurt of one spike on a tiny variance
+                    vals[6] = np.minimum(self.skew, _S16)
+                    vals[7] = np.minimum(self.kurt, _S16)
         if need[8]:
             neg = win < 0.0
-            zc = np.sum(np.not_equal(neg[:, 1:], neg[:, :-1]), axis=1)   # times 32767 / (t - 1) at the end
+            zc = np.sum(np.not_equal(neg[:, 1:], neg[:, :-1]), axis=1)
+            # zcr = (zc 65534 + t - 1) // 2 (t - 1) = zc 32767 / (t - 1) + 1 / 4 (t - 1), rounded
+            z = zc * KZ
+            z += KZQ
+            z += KM
+            z -= KM
+            vals[8] = z
         if self.spectral:
             sc = self.scratch
             srows = self.srows
@@ -155,48 +306,49 @@ class UlabPath:
             p = self.half
             p *= p
             if need[9]:
-                dom = np.argmax(p, axis=1)                         # (k - 1) * 16 + 16 at the end
+                dom = np.argmax(p, axis=1) * KD
+                dom += KD
+                vals[9] = dom
             if need[10]:
-                cen = np.dot(p, self.kk) / np.maximum(np.sum(p, axis=1), 1e-300)   # times 16 at the end
-            if need[11]:
-                bands = [np.sum(p[:, k[0]:k[1]], axis=1) for k in self.bands]
-        vals = self.vals                       # this window's rows by feature code
+                cen = np.dot(p, self.kk)
+                cen /= np.maximum(np.sum(p, axis=1), 1e-300)
+                cen *= KD
+                vals[10] = cen
         vals[0] = mean
-        vals[1] = std
         vals[3] = lo
         vals[4] = hi
-        if need[2]:
-            vals[2] = np.sqrt(var + mean * mean)
-        if need[5]:
-            vals[5] = hi - lo
-        if need[6]:
-            vals[6] = skew
-        if need[7]:
-            vals[7] = kurt
-        if need[8]:
-            vals[8] = np.array(zc, dtype=np.float)
-        if need[9]:
-            vals[9] = np.array(dom, dtype=np.float)
-        if need[10]:
-            vals[10] = cen
+        vals[5] = rng if rmax <= _S16 else np.minimum(rng, _S16)
         rows = []
         for code in self.codes:
             if code == 11:
-                rows.extend(bands)
+                for b in self.bands:
+                    rows.append(np.sum(b, axis=1))
             else:
                 rows.append(vals[code])
-        # each row times its scale, over its divisor (exact for zcr), plus 0.5 (16.5 for dom), floored
         r = np.concatenate(tuple(rows))
         if need[11]:
             rb = r[self.b0:self.b1]
-            rb **= 0.5                         # sqrt of each band's power sum, in place
-        r *= self.rmul
-        r /= self.rdiv
-        r += self.radd
-        r = np.clip(np.floor(r), -32767.0, 32767.0).reshape((s.per_channel, self.ch)).transpose()
+            rb **= 0.5
+            rb *= self.bscale
+        # the int16 conversion rounds half away from zero: centroid and band are rounded half up
+        # (they are >= 0); every other value is an exact integer already
+        r = r.reshape((s.per_channel, ch)).transpose()
         if out is not self.out_obj:
-            self.out_view = np.frombuffer(out, dtype=np.int16, count=self.ch * s.per_channel).reshape(
-                (self.ch, s.per_channel))
+            self.out_view = np.frombuffer(out, dtype=np.int16, count=ch * s.per_channel).reshape(
+                (ch, s.per_channel))
             self.out_obj = out
         self.out_view[:, :] = r
         return out
+
+    @staticmethod
+    def _rms(mean, std):
+        from ulearn.features.kernels import isqrt
+        am = mean if mean >= 0 else -mean
+        big = am if am > std else std
+        k = 0
+        while (big >> k) >= 16384:
+            k += 1
+        a = am >> k
+        b = std >> k
+        v = isqrt(a * a + b * b) << k
+        return float(v if v < 32767 else 32767)
