@@ -75,8 +75,8 @@ class Extractor:
         stats_path = self.path
         self._ulab = None
         self._viper = None
-        if self.path == "ulab":
-            stats_path = "python"          # kernels for nothing but the checks; ulab does the work
+        if self.path in ("ulab", "viper"):
+            stats_path = "python"          # kernels for nothing but the checks; ulab / _kwindow do the work
         (self._sums, self._mom2, self._mom34, self._load, self._fft, self._power,
          self._psums, self._mag) = _kern.kernels(stats_path)
         t = spec.window
@@ -101,7 +101,10 @@ class Extractor:
             from ulearn.features._kulab import UlabPath
             self._ulab = UlabPath(spec, self._codes)
         elif self.path == "viper":
-            from ulearn.features._kviper import ViperPath
+            try:
+                from ulearn.features._kwindow import ViperPath
+            except (SyntaxError, NameError) as e:  # CPython's `micropython` shim refuses @viper
+                raise ImportError("viper is not available here (%s)" % e)
             self._viper = ViperPath(self)          # the whole window in one viper call
 
     def info(self):
