@@ -70,7 +70,7 @@ for r in range({reps}):          # the best round: the machine is shared, the mi
     best = dt if best is None or dt < best else best
 us = best / len(xs)
 print(json.dumps({{"backend": backend.NAME, "path": m.path, "us_per_predict": us, "load_heap": load_heap,
-                  "heap_per_predict": heap}}))
+                  "heap_per_predict": heap, "one_call": getattr(m, '_fused', None) is not None}}))
 """
 
 M2C = """
@@ -233,8 +233,10 @@ def run(args: argparse.Namespace) -> dict:
             if name.startswith("ulab-interpreter") and "ulab-interpreter:python" in speed:
                 ratio = speed["ulab-interpreter:python"]["us_per_predict"] / r["us_per_predict"]
             r["ratio_vs_python"] = ratio
+            how = "whole decision in one viper call" if r.get("one_call") else \
+                f"path {r['path']}, {r['backend']} matvec"
             print(f"    predict [{name:<24}] {r['us_per_predict']:8.1f} us  {ratio:5.1f}x pure Python  "
-                  f"heap/predict {r['heap_per_predict']} B  (path {r['path']})")
+                  f"heap/predict {r['heap_per_predict']} B  ({how})")
         row["predict"] = speed
         if model == "svm":
             from sklearn.svm import SVC
