@@ -166,8 +166,18 @@ def v_window(x: ptr16, base: int, out: ptr16, prm: ptr32, re: ptr16, im: ptr16, 
                 re[int(prm[rb + tt])] = 0
             for tt in range(nfft):
                 im[tt] = 0
-            half = 1
-            step = nfft >> 1
+            # stage 1: im is 0 and the twiddle is (cs[0], sn[0] = 0), so im stays 0 (ti rounds to 0)
+            wr = (int(cs[0]) ^ 0x8000) - 0x8000
+            a = 0
+            while a < nfft:
+                xr = (int(re[a + 1]) ^ 0x8000) - 0x8000
+                tr = (xr * wr + 16384) >> 15
+                ur = (int(re[a]) ^ 0x8000) - 0x8000
+                re[a + 1] = (ur - tr) >> 1
+                re[a] = (ur + tr) >> 1
+                a += 2
+            half = 2
+            step = nfft >> 2
             while half < nfft:
                 size = half << 1
                 k = 0
