@@ -11,10 +11,11 @@ import micropython
 
 
 # v_window computes every feature of every channel (and the magnitude channel) of one window with
-# the same integers as Extractor._channel + the kernels of kernels.py, in one viper call: no Python code
-# runs per channel. Int16 loads are sign-extended without a branch ((v ^ 0x8000) - 0x8000), the
-# FFT input is written in bit-reversed order while the deviations are summed (so the FFT has no
-# swap pass, and im starts at 0), butterflies run twiddle-major (each twiddle loaded once per stage),
+# the same integers as Extractor._channel + the kernels of kernels.py, in one viper call: no Python
+# code runs per channel. Int16 loads are sign-extended without a branch ((v ^ 0x8000) - 0x8000),
+# the FFT input is written in bit-reversed order while the deviations are summed (so the FFT has no
+# swap pass), the first two FFT stages see im = 0 and are specialised (the second one writes im, so
+# it is never cleared), the other stages run twiddle-major (each twiddle loaded once per stage),
 # and square roots are digit by digit without data-dependent branches. prm ('i') layout:
 #   0 T, 1 axes, 2 magnitude axes, 3 nfft, 4 check saturation, 5 need skew/kurt, 6 need FFT,
 #   7 n codes, 8 n bands, 9 unused, then the codes, 2 * n bands bin edges, n bands band limits,
@@ -164,9 +165,8 @@ def v_window(x: ptr16, base: int, out: ptr16, prm: ptr32, re: ptr16, im: ptr16, 
         if needfft:
             for tt in range(t, nfft):
                 re[int(prm[rb + tt])] = 0
-            for tt in range(nfft):
-                im[tt] = 0
-            # stage 1: im is 0 and the twiddle is (cs[0], sn[0] = 0), so im stays 0 (ti rounds to 0)
+            # stage 1: im is 0 and the twiddle is (cs[0], sn[0] = 0), so im stays 0 (ti rounds to 0):
+            # the real parts alone
             wr = (int(cs[0]) ^ 0x8000) - 0x8000
             a = 0
             while a < nfft:
@@ -176,8 +176,25 @@ def v_window(x: ptr16, base: int, out: ptr16, prm: ptr32, re: ptr16, im: ptr16, 
                 re[a + 1] = (ur - tr) >> 1
                 re[a] = (ur + tr) >> 1
                 a += 2
-            half = 2
+            # stage 2: im is still 0 on input (xi = ui = 0); every position is written, so im needs
+            # no clearing before the FFT
             step = nfft >> 2
+            for jj in range(2):
+                wr = (int(cs[jj * step]) ^ 0x8000) - 0x8000
+                wi = (int(sn[jj * step]) ^ 0x8000) - 0x8000
+                a = jj
+                while a < nfft:
+                    xr = (int(re[a + 2]) ^ 0x8000) - 0x8000
+                    tr = (xr * wr + 16384) >> 15
+                    ti = (16384 - xr * wi) >> 15
+                    ur = (int(re[a]) ^ 0x8000) - 0x8000
+                    re[a + 2] = (ur - tr) >> 1
+                    im[a + 2] = (-ti) >> 1
+                    re[a] = (ur + tr) >> 1
+                    im[a] = ti >> 1
+                    a += 4
+            half = 4
+            step = nfft >> 3
             while half < nfft:
                 size = half << 1
                 k = 0
