@@ -1,7 +1,14 @@
-"""The ulab feature path against the Q15 definition, on real windows, in the ulab interpreter."""
+"""The ulab feature path against the Q15 definition, on real windows, in the ulab interpreter.
+
+Time-domain features and the magnitude channel must equal the Q15 definition (host numpy twin)
+exactly; centroid and band within 1 LSB; dom equal except on near ties, where the Q15 FFT's
+rounding noise (<= 3 LSB per component, measured) can swap the two largest bins. Also runs
+tests/device/test_features_ulab.py inside the ulab build (the standard harness has no ulab).
+"""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -18,10 +25,10 @@ ULAB = Path(os.environ.get("ULEARN_MICROPYTHON") or unixport.CACHE_DIR / "microp
 NEED_ULAB = pytest.mark.skipif(not ULAB.exists(), reason=f"no ulab interpreter at {ULAB}: build it (backend make "
                                                          "target) or set ULEARN_MICROPYTHON")
 ALL = ("mean", "std", "rms", "min", "max", "ptp", "skew", "kurt", "zcr", "dom", "centroid", "band")
-# largest difference allowed per feature (LSB of its scale); dom may differ on near ties only
-TOLERANCE = {"mean": 1, "std": 4, "rms": 4, "min": 0, "max": 0, "ptp": 0, "skew": 24, "zcr": 0,
-             "centroid": 1, "band0": 1, "band1": 1, "band2": 1, "band3": 1}
+EXACT = ("mean", "std", "rms", "min", "max", "ptp", "skew", "kurt", "zcr")
 BANDS = {"basicmotions": [0.3, 1, 2.5, 5.01], "fan-sim": [1, 10, 25, 50, 100]}
+NEAR_TIE = 8.0      # Q15 LSB of amplitude between the two largest bins (measured noise <= 2.75 per component)
+DEVICE_FILE = Path(__file__).parent / "device" / "test_features_ulab.py"
 
 RUN = """
 import json, gc
@@ -64,38 +71,71 @@ def run_ulab(spec, Xq: np.ndarray, folder: Path) -> tuple[np.ndarray, int, list[
     return feats, heap, [ln for ln in lines if ln.startswith("ValueError")]
 
 
-def check_close(dev: np.ndarray, host: np.ndarray, spec) -> None:
+def top_two_gap(Xq: np.ndarray, spec) -> np.ndarray:
+    """(windows, channels): amplitude gap between the two largest bins k >= 1 of the exact DFT of the
+    Q15 FFT's input (x - mean, clamped, << sl), in the Q15 FFT's output units (divided by nfft)."""
+    x = Xq.astype(np.int64)
+    t = spec.window
+    chans = [x[:, :, i] for i in range(spec.axes)]
+    if spec.magnitude:
+        acc = sum((x[:, :, i] >> 1) ** 2 for i in range(spec.magnitude))
+        chans.append(np.minimum(F.isqrt(acc) << 1, F.S16))
+    ch = np.stack(chans, axis=1)
+    mean = (2 * ch.sum(-1) + t) // (2 * t)
+    big = np.maximum(ch.max(-1) - mean, mean - ch.min(-1))
+    sl = np.zeros_like(big)
+    while True:
+        more = (big > 0) & ((big << (sl + 1)) <= F.S16)
+        if not more.any():
+            break
+        sl += more
+    d = np.clip(ch - mean[..., None], -F.S16, F.S16) << sl[..., None]
+    amp = np.abs(np.fft.rfft(d.astype(float), n=spec.nfft, axis=-1))[..., 1:] / spec.nfft
+    top = np.sort(amp, axis=-1)
+    return top[..., -1] - top[..., -2]
+
+
+def check_against_definition(dev: np.ndarray, host: np.ndarray, spec, Xq: np.ndarray, spectral_lsb: int = 1) -> dict:
+    """Assert the agreement rules; return the largest |difference| per feature kind (dom: count)."""
     assert dev.shape == host.shape
     names = [n.split(".")[1] for n in spec.feature_names()]
+    gap = top_two_gap(Xq, spec) if "dom" in names else None
+    worst: dict = {}
     for j, f in enumerate(names):
         diff = np.abs(dev[:, j] - host[:, j])
-        if f == "dom":
-            # near ties only (e.g. fan-sim window 3 below: bins 44 and 9 within 0.2 % in power)
-            assert (diff > 0).sum() <= max(1, 0.05 * len(diff)), (f, diff)
-        elif f == "kurt":
-            assert (diff <= np.maximum(16, 0.015 * np.abs(host[:, j]))).all(), (f, diff.max())
+        kind = f.rstrip("0123456789")
+        if kind == "dom":
+            bad = np.flatnonzero(diff)
+            assert (gap[bad, j // spec.per_channel] < NEAR_TIE).all(), (spec.feature_names()[j], bad)
+            worst[kind] = worst.get(kind, 0) + len(bad)
         else:
-            assert diff.max() <= TOLERANCE[f], (spec.feature_names()[j], diff.max())
+            limit = 0 if kind in EXACT else spectral_lsb
+            assert diff.max() <= limit, (spec.feature_names()[j], int(diff.max()))
+            worst[kind] = max(worst.get(kind, 0), int(diff.max()))
+    return worst
 
 
 @NEED_ULAB
 @pytest.mark.parametrize("name", ["basicmotions", "fan-sim"])
-def test_ulab_path_close_to_q15_definition(name, tmp_path):
+def test_ulab_path_matches_q15_definition_on_real_windows(name, tmp_path):
     ds = load_dataset(name)
     spec = F.make_spec(ds.X, ds.rate_hz, features=ALL, bands_hz=BANDS[name], magnitude=3)
-    Xq = F.quantize(ds.X_test[:40], spec)
+    X = np.concatenate([ds.X_test, ds.X])[:400]        # BasicMotions: all 80 real windows
+    Xq = F.quantize(X, spec)
     host = F.compute(Xq, spec, check_saturation=False).astype(int)
     dev, heap, errors = run_ulab(spec, Xq, tmp_path)
     assert not errors
-    check_close(dev, host, spec)
-    # ulab allocates its results; after the rewrite ~20-23 KB per window (it was ~140-180 KB)
+    worst = check_against_definition(dev, host, spec, Xq)
+    channels = len(Xq) * spec.channels
+    assert worst["dom"] <= 0.02 * channels, worst     # near ties: 2 / 560 and 1 / 1600 channels measured
+    # ulab allocates its results and small objects on every call: ~21-23 KB per window measured
     assert 0 < heap <= 32 * 1024, heap
 
 
 @NEED_ULAB
 def test_ulab_path_other_specs(tmp_path):
     """Subsets of features in another order, no magnitude / magnitude of 2 of 3 axes, nfft > window,
-    a constant (real) channel: the same definitions."""
+    a constant (real) channel, a saturating magnitude: the same definitions."""
     ds = load_dataset("fan-sim")
     X = ds.X_test[:12].copy()
     X[3, :, 1] = X[3, 0, 1]                          # one real sample held: a constant channel
@@ -112,7 +152,8 @@ def test_ulab_path_other_specs(tmp_path):
         host = F.compute(Xq, spec, check_saturation=False).astype(int)
         dev, _, errors = run_ulab(spec, Xq, tmp_path)
         assert not errors
-        check_close(dev, host, spec)
+        # window 5 is loud: the Q15 band root is quantized there (see tests/device/test_features_ulab.py)
+        check_against_definition(dev, host, spec, Xq, spectral_lsb=8 if "band" in feats else 1)
         if magnitude and "max" in feats:
             assert dev[5, spec.feature_names().index("mag.max")] == 32767
         per = spec.per_channel
@@ -141,3 +182,17 @@ def test_ulab_path_is_never_a_silent_fallback(tmp_path):
             "except ImportError as e:\n    print('ImportError', e)\n")
     out = unixport.run(code, cwd=tmp_path).stdout
     assert out.startswith("ImportError") and "ulab" in out, out
+
+
+DEVICE_TESTS = [n.name for n in ast.parse(DEVICE_FILE.read_text()).body
+                if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+
+
+@NEED_ULAB
+@pytest.mark.parametrize("compiled", [False, True], ids=["src", "mpy"])
+@pytest.mark.parametrize("func", DEVICE_TESTS)
+def test_device_file_in_the_ulab_interpreter(func, compiled, tmp_path):
+    """tests/device/test_features_ulab.py, which skips without ulab, run in the ulab build."""
+    r = unixport.run(script=DEVICE_FILE.parent / "_runner.py", args=[DEVICE_FILE.stem, func], micropython=str(ULAB),
+                     path=[DEVICE_FILE.parent], compiled=compiled, cwd=tmp_path, check=False)
+    assert r.stdout.rstrip().endswith("ULEARN-TEST PASS"), r.stdout + r.stderr

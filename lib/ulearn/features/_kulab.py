@@ -149,9 +149,7 @@ class UlabPath:
             mr -= mr
             for r in self.sqrows:
                 mr += r
-            q = np.sqrt(mr)
-            mr -= mr
-            mr += q
+            mr **= 0.5                         # pow(v, 0.5) in place: within an ulp, far below eps
             mr += KMAG
             mr += K2M
             mr -= K2M
@@ -183,10 +181,6 @@ class UlabPath:
         win -= self.meanc
         rng = hi - lo
         rmax = np.max(rng)
-        if self.spectral and rmax > _S16:      # the Q15 FFT input is x - mean clamped to +-32767
-            q = np.clip(win, -_S16, _S16)
-            win -= win
-            win += q
         vals = self.vals
         if self.moments:
             # dq = (x - mean) >> sh = floor(d / 2^sh) = d / 2^sh - 1/2 + 1 / 2^(sh+1) rounded, sh the
@@ -230,8 +224,7 @@ class UlabPath:
                 std = np.minimum(std, _S16)
             vals[1] = std
             if need[2]:
-                # |mean| < 16384 and std <= range / 2 + 1.5 * 2^sh < 16384: the Q15 path shifts nothing
-                if lmin > -16384.0 and hmax < 16384.0 and rmax < 32000.0:
+                if np.max(abs(mean)) < 16384.0 and np.max(std) < 16384.0:    # no shift in the Q15 rms
                     r = mean * mean
                     r += std * std
                     r = np.sqrt(r)
@@ -297,6 +290,10 @@ class UlabPath:
             z -= KM
             vals[8] = z
         if self.spectral:
+            if rmax > _S16:                    # the Q15 FFT input is x - mean clamped to +-32767
+                q = np.clip(win, -_S16, _S16)
+                win -= win
+                win += q
             sc = self.scratch
             srows = self.srows
             c = 0
