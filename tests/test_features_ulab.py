@@ -196,3 +196,15 @@ def test_device_file_in_the_ulab_interpreter(func, compiled, tmp_path):
     r = unixport.run(script=DEVICE_FILE.parent / "_runner.py", args=[DEVICE_FILE.stem, func], micropython=str(ULAB),
                      path=[DEVICE_FILE.parent], compiled=compiled, cwd=tmp_path, check=False)
     assert r.stdout.rstrip().endswith("ULEARN-TEST PASS"), r.stdout + r.stderr
+
+
+@NEED_ULAB
+def test_default_path_prefers_viper_then_ulab(tmp_path):
+    """With the ulab backend the extractor takes viper when it compiles (exact, no allocation, faster
+    here) and the ulab path only without viper (CircuitPython)."""
+    code = ("from ulearn import backend\nfrom ulearn.features import extract, kernels\n"
+            "print(backend.NAME, extract.default_path())\n"
+            "def no_viper(path):\n    raise ImportError('no viper')\n"
+            "extract._kern.kernels = no_viper\nprint(backend.NAME, extract.default_path())\n")
+    out = unixport.run(code, micropython=str(ULAB), cwd=tmp_path, env=dict(os.environ, ULEARN_BACKEND="ulab")).stdout
+    assert out.split() == ["ulab", "viper", "ulab", "ulab"], out

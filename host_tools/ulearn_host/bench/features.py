@@ -108,10 +108,13 @@ for n in (128, 256):
     except ImportError:
         pass
 try:                                   # what one ulab call costs here (where the ulab path's time goes)
+    xs = None
+    gc.collect()
     from ulab import numpy as np
     from ulab import utils
     def per_call(f, n=2000):
         f()
+        gc.collect()
         t0 = time.ticks_us()
         for i in range(n):
             f()

@@ -5,9 +5,10 @@
     fx.compute(ring.buf, out, ring.offset())   # straight from a Windower, no copy
 
 Paths: 'python' (reference), 'viper' (same integers, compiled loops) and 'ulab' (the whole window
-vectorised in float by ulab, see _kulab.py: close to, not bit-exact with, the Q15 definition, and
-allocating). Default: from ulearn.backend.NAME (python -> python, ulab -> ulab, else viper when it
-compiles here, else python).
+vectorised in float64 by ulab, see _kulab.py: the same integers for the time-domain features, the
+spectral ones within 1 LSB on real windows; allocating). Default: from ulearn.backend.NAME
+(python -> python; otherwise viper when it compiles here: exact, allocation-free and faster than the
+ulab path on the unix port; else ulab when the backend is ulab, e.g. CircuitPython; else python).
 """
 
 from array import array
@@ -47,13 +48,11 @@ def default_path():
     from ulearn import backend
     if backend.NAME == "python":
         return "python"
-    if backend.NAME == "ulab":
-        return "ulab"
     try:
         _kern.kernels("viper")
         return "viper"
     except ImportError:
-        return "python"
+        return "ulab" if backend.NAME == "ulab" else "python"
 
 
 def _sat(v):
