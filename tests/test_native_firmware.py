@@ -25,4 +25,4 @@ def test_user_c_module_is_chosen_and_matches_reference(monkeypatch):
     code = ("import ulearn_native, backend_cases\nfrom ulearn import backend\n"
             "print(ulearn_native.ABI, backend.NAME)\nbackend_cases.check('native')\nprint('checked')")
     out = unixport.run(code, path=[REPO_ROOT / "tests" / "device"]).stdout.split()
-    assert out == ["1", "native", "checked"]
+    assert out == ["2", "native", "checked"]

@@ -66,8 +66,10 @@ def test_natmod_from_compiled_lib_and_forced_backend(natmod_dir):
 def test_natmod_bad_input_raises_value_error_naming_the_argument(natmod_dir):
     code = """
 from array import array
-import ulearn_native as n
-a = array('b', range(12)); m = array('i', [1 << 30] * 2); s = array('b', [0, 0]); o = array('b', [0] * 4)
+import ulearn_native as nat
+n = nat
+a = array('b', range(12)); q = array('i', [1 << 30] * 2); s = array('b', [0, 0])
+w = array('b', list(range(12)) + [0, 0])
 def expect(fn, text):
     try:
         fn()
@@ -76,35 +78,42 @@ def expect(fn, text):
         print('ok', str(e))
         return
     raise AssertionError('accepted: ' + text)
-expect(lambda: n.gemm_s8(a, a, None, m, s, array('h', [0] * 4), 2, 2, 3, 0, 0, 0, -128, 127), "out: typecode")
-expect(lambda: n.gemm_s8(bytearray(6), a, None, m, s, o, 2, 2, 3, 0, 0, 0, -128, 127), "a: typecode")
-expect(lambda: n.gemm_s8(a, a, None, m, s, o, 3, 2, 5, 0, 0, 0, -128, 127), "a: too short")
-bad_shift = array('b', [0, 31])
-expect(lambda: n.gemm_s8(a, a, None, m, bad_shift, o, 2, 2, 3, 0, 0, 0, -128, 127), "shift: outside [-31, 30] at")
-expect(lambda: n.gemm_s8(a, a, None, array('i', [5, -1]), s, o, 2, 2, 3, 0, 0, 0, -128, 127), "mult: negative")
-expect(lambda: n.gemm_s8(a, a, array('i', [0]), m, s, o, 2, 2, 3, 0, 0, 0, -128, 127), "bias: too short")
-expect(lambda: n.gemm_s8(a, a, None, m, s, o, 2, 2, 3, 300, 0, 0, -128, 127), "a_off")
-expect(lambda: n.gemm_s8(a, a, None, m, s, o, 2, 2, 3, 0, 0, 0, 10, 5), "act_min")
-expect(lambda: n.gemm_s8(a, a, None, m, s, o, -2, 2, 3, 0, 0, 0, -128, 127), "m: must be >= 0")
-expect(lambda: n.gemm_s8(a, a, None, m, s, o, 2, 2, 1 << 40, 0, 0, 0, -128, 127), "k: outside the int32 range")
-geom = (2, 2, 1, 2, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, -128, 127)
-expect(lambda: n.conv_s8(a, a, None, m, s, o, array('b', [0]), *geom), "col: too short")
+def gemm(m=2, nn=2, k=3, x=a, act=None, ww=w, qq=q, a0=0, bias0=-1, mult0=0, shift0=12, a_off=0, lo=-128, hi=127,
+         typecode='i', p=0):
+    g = array(typecode, [a0, 0, 0, bias0, mult0, shift0, m, nn, k, a_off, 0, 0, lo, hi])
+    nat.gemm_s8(x, array('b', [0] * 4) if act is None else act, ww, qq, g, p)
+expect(lambda: gemm(act=array('h', [0] * 4)), "act: typecode")
+expect(lambda: gemm(x=bytearray(6)), "x: typecode")
+expect(lambda: gemm(m=3, k=5), "x (a): too short")
+expect(lambda: gemm(a0=-1), "x (a): offset is negative")
+expect(lambda: gemm(ww=array('b', list(range(12)) + [0, 31])), "shift: outside [-31, 30] at")
+expect(lambda: gemm(qq=array('i', [5, -1])), "mult: negative")
+expect(lambda: gemm(bias0=1), "q (bias): too short")
+expect(lambda: gemm(a_off=300), "a_off")
+expect(lambda: gemm(lo=10, hi=5), "act_min")
+expect(lambda: gemm(m=-2), "program: a size word is negative")
+expect(lambda: gemm(p=1), "g (program): too short")
+expect(lambda: n.gemm_s8(a, array('b', [0] * 4), w, q, array('b', [0] * 14), 0), "g: the layer program must be")
+geom = [2, 2, 1, 2, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, -128, 127]
+expect(lambda: n.conv_s8(a, array('b', [0] * 8), w, q, array('h', [0, 0, 2, 1, 0, -1, 0, 12] + geom), 0),
+       "col: scratch smaller")
 expect(lambda: n.matvec_q15(array('h', [1]), array('h', [1]), None, array('i', [0]), 1, 1, 40), "shift")
 expect(lambda: n.dot_q15(array('h', [1]), array('b', [1]), 1), "b: typecode must be 'h'")
 """
     out = run(code, natmod_dir)
-    assert out.count("ok ") == 13, out
+    assert out.count("ok ") == 15, out
 
 
 def test_natmod_calls_allocate_nothing(natmod_dir):
     code = """
 from array import array
+from backend_cases import gemm_args
 from devtest import allocated
 from ulearn import backend
 a = array('b', range(-60, 60)); w = array('b', range(-120, 120))
 bias, mult, shift = array('i', [3] * 8), array('i', [1 << 30] * 8), array('b', [-4] * 8)
-out = array('b', [0] * 32)
-print(allocated(lambda: backend.gemm_s8(a, w, bias, mult, shift, out, 4, 8, 30, 5, 0, -2, -128, 127), 50))
+args = gemm_args(a, w, bias, mult, shift, 4, 8, 30, 5, 0, -2, -128, 127, 1, False)
+print(allocated(lambda: backend.gemm_s8(*args), 50))
 """
     assert run(code, natmod_dir).strip() == "0"
 
@@ -126,6 +135,7 @@ def test_natmod_prepared_weights_match_gemm_s8_and_allocate_nothing(natmod_dir):
     code = """
 from array import array
 import ulearn_native as nat
+from backend_cases import gemm_args
 from devtest import allocated
 def fill(tc, n, lo, hi, seed):
     x = seed
@@ -142,9 +152,10 @@ for m, n, k in ((5, 3, 7), (64, 16, 120), (3, 67, 9), (2, 5, 257), (0, 2, 4), (2
     nat.gemm_prepare(b, bias, n, k, -3, prep)
     want, got = array('b', [0] * (m * n)), array('b', [0] * (m * n))
     for a_off, out_off, lo, hi in ((4, -7, -128, 127), (-200, 100, -9, 60)):
-        nat.gemm_s8(a, b, bias, mult, shift, want, m, n, k, a_off, -3, out_off, lo, hi)
+        args = gemm_args(a, b, bias, mult, shift, m, n, k, a_off, -3, out_off, lo, hi)
+        nat.gemm_s8(*args)
         nat.gemm_s8_prep(a, prep, mult, shift, got, m, n, k, a_off, out_off, lo, hi)
-        ok += want == got
+        ok += args[1] == got
 print(ok)
 print(allocated(lambda: nat.gemm_s8_prep(a, prep, mult, shift, got, m, n, k, 1, 0, -128, 127), 20))
 try:

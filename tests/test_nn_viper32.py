@@ -93,22 +93,29 @@ def test_native_x86_predict_allocates_nothing_over_100_calls(tmp_path):
 SOFTMAX_CODE = """
 import struct
 from array import array
-from ulearn.nn.layers import softmax, softmax_table
+from ulearn.nn.layers import softmax
 from ulearn.nn._vpool import softmax as vsoftmax
 with open({src!r}, 'rb') as f:
     data = f.read()
 res = bytearray()
-table = array('i', bytes(1024))
+q = array('i', [0, 0, 0])
 p = 0
 while p < len(data):
     mult, shift, diff_min, n = struct.unpack_from('<iiii', data, p)
     x = array('b', data[p + 16:p + 16 + n])
     p += 16 + n
-    softmax_table(mult, shift, diff_min, table)
+    q[2] = mult  # the program words (x0, out0, n, mult0, left shift, diff_min) as the model makes them:
+    # diff_min clamped to >= -256, in an int16 program and an int32 one (with an offset)
+    dmin = diff_min if diff_min > -256 else -256
+    g16 = array('h', [0, 0, n, 2, shift, dmin])
+    g32 = array('i', [7, 7, 0, 0, n, 2, shift, dmin])
     a = array('b', bytes(n))
     b = array('b', bytes(n))
-    softmax(x, a, n, table)
-    vsoftmax(x, b, n, table)
+    c = array('b', bytes(n))
+    softmax(x, a, q, g16, 0)
+    vsoftmax(x, b, q, g16, 0, 0)
+    vsoftmax(x, c, q, g32, 2, 1)
+    assert b == c
     res += bytes(a) + bytes(b)
 with open({dst!r}, 'wb') as f:
     f.write(res)

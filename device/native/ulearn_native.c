@@ -5,7 +5,9 @@
  * and a firmware user C module (micropython.mk / micropython.cmake). Each entry point unpacks its
  * arguments, gets the buffers, checks typecode / length / alignment (ValueError naming the argument),
  * calls the pure-C kernel and turns its status into a ValueError. Signatures are those of
- * lib/ulearn/backend.py (docs/architecture.md "Backend API").
+ * lib/ulearn/backend.py (docs/architecture.md "Backend API"): the layer kernels conv_s8, gemm_s8 and
+ * pool_s8 read their integer arguments from a layer program (int16 or int32 words g[p:]) and take
+ * whole buffers, so a model needs no memoryview per layer.
  */
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
@@ -13,6 +15,10 @@
 #include "py/runtime.h"
 #endif
 #include "ulearn_kernel.h"
+
+/* The Python-visible ABI of this module (ulearn/_bk_native.py checks it): 2 = layer programs
+   (conv_s8 / gemm_s8 / pool_s8 take whole buffers and a program g with an offset p). */
+#define ULEARN_NATIVE_ABI 2
 
 /* ---- error messages built on the stack ("<arg>: <what>"), raised as ValueError ---- */
 
@@ -152,23 +158,145 @@ static void check_status(int st, const int32_t *mult, const int8_t *shift, int32
 
 /* ---- entry points ---- */
 
-/* gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max) */
+/* ---- layer programs: words g[p:] of an array('h') or array('i') (layouts: lib/ulearn/backend.py) ---- */
+
+/* Whole buffer of typecode `tc`; its length in elements in *len. */
+static void *get_whole(mp_obj_t o, char tc, int writable, size_t *len, const char *name) {
+    void *buf = get_buf(o, tc, 0, writable, 0, name);
+    mp_buffer_info_t bi;
+    mp_get_buffer_raise(o, &bi, writable ? MP_BUFFER_WRITE : MP_BUFFER_READ);
+    *len = bi.len / (tc == 'b' ? 1 : (tc == 'h' ? 2 : 4));
+    return buf;
+}
+
+/* The `words` program words g[p:] (g an array('h') or array('i'), checked to hold them) into `out`. */
+static void get_prog(mp_obj_t g_obj, mp_obj_t p_obj, int32_t words, int32_t *out) {
+    mp_buffer_info_t bi;
+    if (!mp_get_buffer(g_obj, &bi, MP_BUFFER_READ) || (bi.typecode != 'h' && bi.typecode != 'i')) {
+        raise_arg("g", "the layer program must be an array('h') or array('i')", 0, 0);
+    }
+    size_t size = bi.typecode == 'h' ? 2 : 4;
+    if (((uintptr_t)bi.buf & (size - 1)) != 0) {
+        raise_arg("g", "buffer is not aligned to its element size", 0, 0);
+    }
+    int32_t p = get_dim(p_obj, "p");
+    if ((int64_t)p + words > (int64_t)(bi.len / size)) {
+        raise_arg3("g (program)", "too short: the program needs words up to ", (mp_int_t)p + words, 1, "");
+    }
+    for (int32_t i = 0; i < words; i++) {
+        out[i] = size == 2 ? ((const int16_t *)bi.buf)[p + i] : ((const int32_t *)bi.buf)[p + i];
+    }
+}
+
+/* buf[off .. off + count) must lie inside a buffer of `len` elements */
+static void need_region(size_t len, int32_t off, int64_t count, const char *name) {
+    if (off < 0) {
+        raise_arg(name, "offset is negative: ", off, 1);
+    }
+    if (count < 0 || (int64_t)off + count > (int64_t)len) {
+        raise_arg3(name, "too short for the program: needs ", (mp_int_t)((int64_t)off + count), 1, " elements");
+    }
+}
+
+static void need_dims(const int32_t *w, int first, int last) {
+    for (int i = first; i <= last; i++) {
+        if (w[i] < 0) {
+            raise_arg("program", "a size word is negative at word ", i, 1);
+        }
+    }
+}
+
+/* gemm_s8(x, act, w, q, g, p): program words g[p:]: a at x[A0], out at act[OUT0], b at w[B0], shifts at w[SHIFT0], bias at q[BIAS0]
+   (-1: none), multipliers at q[MULT0]; then m, n, k, a_off, b_off, out_off, act_min, act_max */
 static mp_obj_t ul_py_gemm_s8(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
-    int32_t m = get_dim(args[6], "m"), n = get_dim(args[7], "n"), k = get_dim(args[8], "k");
-    const int8_t *a = get_buf(args[0], 'b', product(m, k, "a"), 0, 0, "a");
-    const int8_t *b = get_buf(args[1], 'b', product(n, k, "b"), 0, 0, "b");
-    const int32_t *bias = get_buf(args[2], 'i', n, 0, 1, "bias");
-    const int32_t *mult = get_buf(args[3], 'i', n, 0, 0, "mult");
-    const int8_t *shift = get_buf(args[4], 'b', n, 0, 0, "shift");
-    int8_t *out = get_buf(args[5], 'b', product(m, n, "out"), 1, 0, "out");
-    int st = ul_gemm_s8(a, b, bias, mult, shift, out, m, n, k, get_i32(args[9], "a_off"),
-                        get_i32(args[10], "b_off"), get_i32(args[11], "out_off"),
-                        get_i32(args[12], "act_min"), get_i32(args[13], "act_max"));
+    size_t x_len, act_len, w_len, q_len;
+    const int8_t *x = get_whole(args[0], 'b', 0, &x_len, "x");
+    int8_t *act = get_whole(args[1], 'b', 1, &act_len, "act");
+    const int8_t *w = get_whole(args[2], 'b', 0, &w_len, "w");
+    const int32_t *q = get_whole(args[3], 'i', 0, &q_len, "q");
+    int32_t g[14];
+    get_prog(args[4], args[5], 14, g);
+    need_dims(g, 6, 8);
+    int32_t m = g[6], n = g[7], k = g[8];
+    need_region(x_len, g[0], (int64_t)m * k, "x (a)");
+    need_region(act_len, g[1], (int64_t)m * n, "act (out)");
+    need_region(w_len, g[2], (int64_t)n * k, "w (b)");
+    need_region(w_len, g[5], n, "w (shifts)");
+    need_region(q_len, g[4], n, "q (mult)");
+    if (g[3] != -1) {
+        need_region(q_len, g[3], n, "q (bias)");
+    }
+    const int32_t *mult = q + g[4];
+    const int8_t *shift = w + g[5];
+    int st = ul_gemm_s8(x + g[0], w + g[2], g[3] == -1 ? NULL : q + g[3], mult, shift, act + g[1], m, n, k,
+                        g[9], g[10], g[11], g[12], g[13]);
     check_status(st, mult, shift, n);
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_gemm_s8_obj, 14, 14, ul_py_gemm_s8);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_gemm_s8_obj, 6, 6, ul_py_gemm_s8);
+
+/* conv_s8(x, act, w, q, g, p): program words g[p:]: x at x[X0], out at act[OUT0], scratch act[COL0 .. COL0 + COL_N], weights at
+   w[W0], bias at q[BIAS0] (-1: none), multipliers at q[MULT0], shifts at w[SHIFT0]; then in_h, in_w, in_c,
+   out_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, in_off, out_off,
+   act_min, act_max */
+static mp_obj_t ul_py_conv_s8(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    size_t x_len, act_len, w_len, q_len;
+    const int8_t *x = get_whole(args[0], 'b', 0, &x_len, "x");
+    int8_t *act = get_whole(args[1], 'b', 1, &act_len, "act");
+    const int8_t *w = get_whole(args[2], 'b', 0, &w_len, "w");
+    const int32_t *q = get_whole(args[3], 'i', 0, &q_len, "q");
+    int32_t c[26];
+    get_prog(args[4], args[5], 26, c);
+    need_dims(c, 8, 21);
+    int32_t in_c = c[10], out_c = c[11];
+    int64_t row = (int64_t)c[12] * c[13] * in_c;
+    int64_t rows = (int64_t)c[20] * c[21];
+    if (row > INT32_MAX || rows > INT32_MAX) {
+        raise_arg("shape", "too large", 0, 0);
+    }
+    need_region(x_len, c[0], (int64_t)c[8] * c[9] * in_c, "x");
+    need_region(act_len, c[1], rows * out_c, "act (out)");
+    need_region(act_len, c[2], c[3], "act (col)");
+    need_region(w_len, c[4], row * out_c, "w");
+    need_region(w_len, c[7], out_c, "w (shifts)");
+    need_region(q_len, c[6], out_c, "q (mult)");
+    if (c[5] != -1) {
+        need_region(q_len, c[5], out_c, "q (bias)");
+    }
+    const int32_t *mult = q + c[6];
+    const int8_t *shift = w + c[7];
+    int st = ul_conv_s8(x + c[0], w + c[4], c[5] == -1 ? NULL : q + c[5], mult, shift, act + c[1], act + c[2],
+                        (size_t)c[3], c[8], c[9], in_c, out_c, c[12], c[13], c[14], c[15], c[16], c[17], c[18],
+                        c[19], c[20], c[21], c[22], c[23], c[24], c[25]);
+    check_status(st, mult, shift, out_c);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_conv_s8_obj, 6, 6, ul_py_conv_s8);
+
+/* pool_s8(x, act, g, p): program words g[p:]: x0, out0, then the 14-int pooling block of ul_pool_s8 */
+static mp_obj_t ul_py_pool_s8(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    size_t x_len, act_len;
+    const int8_t *x = get_whole(args[0], 'b', 0, &x_len, "x");
+    int8_t *act = get_whole(args[1], 'b', 1, &act_len, "act");
+    int32_t g[2 + UL_POOL_PARAMS];
+    get_prog(args[2], args[3], 2 + UL_POOL_PARAMS, g);
+    int32_t in_bytes = 0, out_bytes = 0;
+    int st = ul_pool_sizes(g + 2, &in_bytes, &out_bytes);
+    if (st == UL_OK) {
+        need_region(x_len, g[0], in_bytes, "x");
+        need_region(act_len, g[1], out_bytes, "act (out)");
+        st = ul_pool_s8(x + g[0], act + g[1], g + 2);
+    }
+    if (st == UL_E_WINDOW) {
+        raise_arg("pooling", "a window holds no input tap (padding or output size too large)", 0, 0);
+    }
+    check_status(st, NULL, NULL, 0);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_pool_s8_obj, 4, 4, ul_py_pool_s8);
 
 /* gemm_s32(a, b, bias, out, m, n, k, a_off, b_off) */
 static mp_obj_t ul_py_gemm_s32(size_t n_args, const mp_obj_t *args) {
@@ -252,33 +380,6 @@ static mp_obj_t ul_py_im2col_s8(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_im2col_s8_obj, 16, 16, ul_py_im2col_s8);
 
-/* conv_s8(x, w, bias, mult, shift, out, col, in_h, in_w, in_c, out_c, k_h, k_w, stride_h, stride_w,
-           dil_h, dil_w, pad_top, pad_left, out_h, out_w, in_off, out_off, act_min, act_max) */
-static mp_obj_t ul_py_conv_s8(size_t n_args, const mp_obj_t *args) {
-    (void)n_args;
-    int32_t in_h = get_dim(args[7], "in_h"), in_w = get_dim(args[8], "in_w"), in_c = get_dim(args[9], "in_c");
-    int32_t out_c = get_dim(args[10], "out_c"), k_h = get_dim(args[11], "k_h"), k_w = get_dim(args[12], "k_w");
-    int32_t out_h = get_dim(args[19], "out_h"), out_w = get_dim(args[20], "out_w");
-    mp_int_t row = product(product(k_h, k_w, "w"), in_c, "w");
-    const int8_t *x = get_buf(args[0], 'b', product(product(in_h, in_w, "x"), in_c, "x"), 0, 0, "x");
-    const int8_t *w = get_buf(args[1], 'b', product(out_c, row, "w"), 0, 0, "w");
-    const int32_t *bias = get_buf(args[2], 'i', out_c, 0, 1, "bias");
-    const int32_t *mult = get_buf(args[3], 'i', out_c, 0, 0, "mult");
-    const int8_t *shift = get_buf(args[4], 'b', out_c, 0, 0, "shift");
-    int8_t *out = get_buf(args[5], 'b', product(product(out_h, out_w, "out"), out_c, "out"), 1, 0, "out");
-    mp_buffer_info_t cb;
-    int8_t *col = get_buf(args[6], 'b', out_h && out_w ? row : 0, 1, 0, "col");
-    mp_get_buffer_raise(args[6], &cb, MP_BUFFER_WRITE);
-    int st = ul_conv_s8(x, w, bias, mult, shift, out, col, cb.len, in_h, in_w, in_c, out_c, k_h, k_w,
-                        get_i32(args[13], "stride_h"), get_i32(args[14], "stride_w"), get_i32(args[15], "dil_h"),
-                        get_i32(args[16], "dil_w"), get_i32(args[17], "pad_top"), get_i32(args[18], "pad_left"),
-                        out_h, out_w, get_i32(args[21], "in_off"), get_i32(args[22], "out_off"),
-                        get_i32(args[23], "act_min"), get_i32(args[24], "act_max"));
-    check_status(st, mult, shift, out_c);
-    return mp_const_none;
-}
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_conv_s8_obj, 25, 25, ul_py_conv_s8);
-
 /* An exact int64 as a Python int (a small int where it fits, otherwise built from 30-bit parts). */
 static mp_obj_t int_from_i64(int64_t v) {
     if (v >= -(1 << 29) && v < (1 << 29)) {
@@ -342,7 +443,7 @@ void *memset(void *s, int c, size_t n) {
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
-    mp_store_global(MP_QSTR_ABI, MP_OBJ_NEW_SMALL_INT(UL_ABI));
+    mp_store_global(MP_QSTR_ABI, MP_OBJ_NEW_SMALL_INT(ULEARN_NATIVE_ABI));
     mp_store_global(MP_QSTR_gemm_s8, MP_OBJ_FROM_PTR(&ul_gemm_s8_obj));
     mp_store_global(MP_QSTR_gemm_s32, MP_OBJ_FROM_PTR(&ul_gemm_s32_obj));
     mp_store_global(MP_QSTR_gemm_prep_size, MP_OBJ_FROM_PTR(&ul_gemm_prep_size_obj));
@@ -351,6 +452,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_im2col_s8, MP_OBJ_FROM_PTR(&ul_im2col_s8_obj));
     mp_store_global(MP_QSTR_conv_s8, MP_OBJ_FROM_PTR(&ul_conv_s8_obj));
     mp_store_global(MP_QSTR_conv_col_size, MP_OBJ_FROM_PTR(&ul_conv_col_size_obj));
+    mp_store_global(MP_QSTR_pool_s8, MP_OBJ_FROM_PTR(&ul_pool_s8_obj));
     mp_store_global(MP_QSTR_dot_q15, MP_OBJ_FROM_PTR(&ul_dot_q15_obj));
     mp_store_global(MP_QSTR_matvec_q15, MP_OBJ_FROM_PTR(&ul_matvec_q15_obj));
     MP_DYNRUNTIME_INIT_EXIT
@@ -359,7 +461,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
 /* ---- firmware user C module ---- */
 static const mp_rom_map_elem_t ulearn_native_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_ulearn_native) },
-    { MP_ROM_QSTR(MP_QSTR_ABI), MP_ROM_INT(UL_ABI) },
+    { MP_ROM_QSTR(MP_QSTR_ABI), MP_ROM_INT(ULEARN_NATIVE_ABI) },
     { MP_ROM_QSTR(MP_QSTR_gemm_s8), MP_ROM_PTR(&ul_gemm_s8_obj) },
     { MP_ROM_QSTR(MP_QSTR_gemm_s32), MP_ROM_PTR(&ul_gemm_s32_obj) },
     { MP_ROM_QSTR(MP_QSTR_gemm_prep_size), MP_ROM_PTR(&ul_gemm_prep_size_obj) },
@@ -368,6 +470,7 @@ static const mp_rom_map_elem_t ulearn_native_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_im2col_s8), MP_ROM_PTR(&ul_im2col_s8_obj) },
     { MP_ROM_QSTR(MP_QSTR_conv_s8), MP_ROM_PTR(&ul_conv_s8_obj) },
     { MP_ROM_QSTR(MP_QSTR_conv_col_size), MP_ROM_PTR(&ul_conv_col_size_obj) },
+    { MP_ROM_QSTR(MP_QSTR_pool_s8), MP_ROM_PTR(&ul_pool_s8_obj) },
     { MP_ROM_QSTR(MP_QSTR_dot_q15), MP_ROM_PTR(&ul_dot_q15_obj) },
     { MP_ROM_QSTR(MP_QSTR_matvec_q15), MP_ROM_PTR(&ul_matvec_q15_obj) },
 };

@@ -4,7 +4,7 @@ See device/native/. A module built for another architecture or with another ABI 
 refused with a ValueError saying so (backend.py prints it once and uses the next backend).
 """
 
-ABI = 1   # must equal ulearn_native.ABI (bumped when the C entry points change)
+ABI = 2   # must equal ulearn_native.ABI (bumped when the Python-level entry points change)
 
 
 def functions():

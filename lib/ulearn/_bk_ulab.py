@@ -29,11 +29,13 @@ def _matrix(buf, start, rows, cols, off):
     return np.array(x, dtype=np.float).reshape((rows, cols)) + off
 
 
-def _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0):
+def _gemm_at(a, a0, b, b0, q, bias0, mult0, sb, shift0, out, out0, m, n, k, a_off, b_off, out_off, act_min,
+             act_max):
+    # the signature of ulearn._bk_python._py_gemm (mult0 -1: int32 output)
     if m == 0 or n == 0:
         return
     step = _ref.exact_block(a_off, b_off)
-    B = _matrix(b, 0, n, k, b_off) if k else None
+    B = _matrix(b, b0, n, k, b_off) if k else None
     sums = [0] * (_ROWS * n)
     r0 = 0
     while r0 < m:
@@ -41,7 +43,7 @@ def _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_m
         for idx in range(rows * n):
             sums[idx] = 0
         if k:
-            A = _matrix(a, r0 * k, rows, k, a_off)
+            A = _matrix(a, a0 + r0 * k, rows, k, a_off)
             k0 = 0
             while k0 < k:
                 k1 = k0 + step if k0 + step < k else k
@@ -54,28 +56,31 @@ def _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_m
         for i in range(rows):
             o = out0 + (r0 + i) * n
             for j in range(n):
-                acc = wrap32(sums[i * n + j] + (bias[j] if bias is not None else 0))
-                if mult is None:
+                acc = wrap32(sums[i * n + j] + (q[bias0 + j] if bias0 >= 0 else 0))
+                if mult0 < 0:
                     out[o + j] = acc
                     continue
-                s = shift[j]
-                v = srdhm(sat32(acc << s), mult[j]) if s > 0 else rdbpot(srdhm(acc, mult[j]), -s)
+                s = sb[shift0 + j]
+                mu = q[mult0 + j]
+                v = srdhm(sat32(acc << s), mu) if s > 0 else rdbpot(srdhm(acc, mu), -s)
                 v += out_off
                 out[o + j] = act_min if v < act_min else (act_max if v > act_max else v)
         r0 += rows
 
 
-def gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max):
-    """See ulearn.backend: int8 GEMM with per-channel requantization (ulab dot)."""
-    _ref.check_gemm(a, b, bias, out, m, n, k, a_off, b_off)
-    _ref.check_requant(bias, mult, shift, n, out_off, act_min, act_max)
-    _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, 0)
+def gemm_s8(x, act, w, q, g, p):
+    """See ulearn.backend: int8 GEMM with per-channel requantization from the program at g[p:] (ulab dot)."""
+    _pyref.check_gemm_prog(x, act, w, q, g, p)
+    n = g[p + 7]
+    _pyref.check_requant(q, g[p + 4], w, g[p + 5], n, g[p + 11], g[p + 12], g[p + 13])
+    _gemm_at(x, g[p], w, g[p + 2], q, g[p + 3], g[p + 4], w, g[p + 5], act, g[p + 1], g[p + 6], n, g[p + 8],
+             g[p + 9], g[p + 10], g[p + 11], g[p + 12], g[p + 13])
 
 
 def gemm_s32(a, b, bias, out, m, n, k, a_off, b_off):
     """See ulearn.backend: int8 GEMM to int32 (ulab dot)."""
     _ref.check_gemm(a, b, bias, out, m, n, k, a_off, b_off)
-    _gemm_at(a, b, bias, None, None, out, m, n, k, a_off, b_off, 0, 0, 0, 0)
+    _gemm_at(a, 0, b, 0, bias, -1 if bias is None else 0, -1, None, 0, out, 0, m, n, k, a_off, b_off, 0, 0, 0)
 
 
 def functions():

@@ -26,14 +26,15 @@ _SB = [array("i", [0] * 16)]        # per-channel weight sums; grows (once) for 
 
 
 @micropython.viper
-def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_off: int, out_off: int,
-          act_min: int, act_max: int, out0: int, flags: int, sb):
-    # flags: 1 = has bias, 2 = int32 output (no requantization). Blocks of 4 output channels share
-    # each activation load; the sums go through _ACC4 to one requantization loop.
+def _gemm(a, a0: int, b, b0: int, q, bias0: int, mult0: int, shift, shift0: int, out, out0: int, m: int,
+          n: int, k: int, a_off: int, b_off: int, out_off: int, act_min: int, act_max: int, flags: int, sb):
+    # a (m x k) at a[a0], b (n x k) at b[b0], bias q[bias0], multipliers q[mult0], shifts shift[shift0],
+    # out[out0 + i*n + j]. flags: 1 = has bias, 2 = int32 output (no requantization). Blocks of 4 output
+    # channels share each activation load; the sums go through _ACC4 to one requantization loop.
     pa = ptr8(a)
     pb = ptr8(b)
-    pbias = ptr32(bias)
-    pmult = ptr32(mult)
+    pbias = ptr32(q)
+    pmult = ptr32(q)
     pshift = ptr8(shift)
     po8 = ptr8(out)
     po32 = ptr32(out)
@@ -52,7 +53,7 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
     psb = ptr32(sb)
     j = 0
     while j < n:                  # sum B of every output channel, once per call
-        q0 = j * k
+        q0 = b0 + j * k
         end = q0 + k
         acc = 0
         while q0 < end:
@@ -64,7 +65,7 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
     wide = flags & 2
     i = 0
     while i < m:
-        ia = i * k
+        ia = a0 + i * k
         end = ia + k
         oi = out0 + i * n
         t = ia
@@ -78,7 +79,7 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
             nc = n - j
             if nc >= 4:
                 nc = 4
-                q0 = j * k
+                q0 = b0 + j * k
                 q1 = q0 + k
                 q2 = q1 + k
                 q3 = q2 + k
@@ -104,7 +105,7 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
                 acc4[3] = s3 + rowc + ao * psb[j + 3]
             else:
                 nc = 1
-                q0 = j * k
+                q0 = b0 + j * k
                 s0 = 0
                 t = ia
                 while t < end:
@@ -117,14 +118,14 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
                 jj = j + c
                 acc = (acc4[c] ^ s31) - s31              # int32 sum, wrapped by the store
                 if has_bias:
-                    acc += (pbias[jj] ^ s31) - s31
+                    acc += (pbias[bias0 + jj] ^ s31) - s31
                     acc = ((acc + s31) & m32) - s31      # wrap to int32
                 c += 1
                 if wide:
                     po32[oi + jj] = acc
                     continue
                 x = acc
-                sh = (pshift[jj] ^ 128) - 128
+                sh = (pshift[shift0 + jj] ^ 128) - 128
                 right = 0
                 if sh > 0:                               # saturating x << sh
                     if x > (imax >> sh):
@@ -135,7 +136,7 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
                         x = x << sh
                 else:
                     right = -sh
-                mu = pmult[jj]                           # in [0, 2^31)
+                mu = pmult[mult0 + jj]                   # in [0, 2^31)
                 # floor((x*mu + 2^30) / 2^31) in 16-bit limbs (all partial values fit int32)
                 xh = x >> 16
                 xl = x & 0xFFFF
@@ -174,61 +175,60 @@ def _gemm(a, b, bias, mult, shift, out, m: int, n: int, k: int, a_off: int, b_of
 
 
 @micropython.viper
-def _bad_requant(mult, shift, n: int) -> int:
-    # first channel j < n with shift[j] outside [-31, 30] or a negative mult[j], else -1. Reads the
-    # multipliers as machine words: in Python, values >= 2^30 are heap objects on 32-bit ports.
-    pm = ptr32(mult)
-    ps = ptr8(shift)
+def _bad_requant(q, mult0: int, w, shift0: int, n: int) -> int:
+    # first channel j < n with w[shift0 + j] outside [-31, 30] or a negative q[mult0 + j], else -1. Reads
+    # the multipliers as machine words: in Python, values >= 2^30 are heap objects on 32-bit ports.
+    pm = ptr32(q)
+    ps = ptr8(w)
     n31 = 31
     j = 0
     while j < n:
-        s = (ps[j] ^ 128) - 128
-        if s < -31 or s > 30 or (int(pm[j]) >> n31) & 1:
+        s = (ps[shift0 + j] ^ 128) - 128
+        if s < -31 or s > 30 or (int(pm[mult0 + j]) >> n31) & 1:
             return j
         j += 1
     return -1
 
 
-def check_requant(bias, mult, shift, n, out_off, act_min, act_max):
-    """ulearn.backend.check_requant without reading the multipliers into Python integers."""
-    if bias is not None:
-        _ref._need(bias, n, "bias")
-    _ref._need(mult, n, "mult")
-    _ref._need(shift, n, "shift")
-    if (_bad_requant(mult, shift, n) >= 0 or not -128 <= out_off <= 127
-            or not -128 <= act_min <= act_max <= 127):
-        _ref.check_requant(bias, mult, shift, n, out_off, act_min, act_max)   # raises, naming it
+def check_requant(q, mult0, w, shift0, n, out_off, act_min, act_max):
+    """ulearn._bk_python.check_requant without reading the multipliers into Python integers."""
+    if _bad_requant(q, mult0, w, shift0, n) >= 0:
+        _pyref.check_requant(q, mult0, w, shift0, n, out_off, act_min, act_max)   # raises, naming it
+    _pyref.check_out(out_off, act_min, act_max)
 
 
-def _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0):
-    flags = (2 if mult is None else 0) | (0 if bias is None else 1)
+def _gemm_at(a, a0, b, b0, q, bias0, mult0, sb, shift0, out, out0, m, n, k, a_off, b_off, out_off, act_min,
+             act_max):
+    # the signature of ulearn._bk_python._py_gemm (mult0 -1: int32 output)
+    flags = (2 if mult0 < 0 else 0) | (0 if bias0 < 0 else 1)
     if len(_SB[0]) < n:
         _SB[0] = array("i", [0] * n)
-    _gemm(a, b, _NO_BIAS if bias is None else bias, _NO_BIAS if mult is None else mult,
-          _NO_BIAS if shift is None else shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, out0,
-          flags, _SB[0])
+    _gemm(a, a0, b, b0, _NO_BIAS if q is None else q, bias0, mult0, _NO_BIAS if sb is None else sb, shift0,
+          out, out0, m, n, k, a_off, b_off, out_off, act_min, act_max, flags, _SB[0])
 
 
-def gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max):
-    """See ulearn.backend: int8 GEMM with per-channel requantization (viper)."""
-    _ref.check_gemm(a, b, bias, out, m, n, k, a_off, b_off)
-    check_requant(bias, mult, shift, n, out_off, act_min, act_max)
-    _gemm_at(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max, 0)
+def gemm_s8(x, act, w, q, g, p):
+    """See ulearn.backend: int8 GEMM with per-channel requantization from the program at g[p:] (viper)."""
+    _pyref.check_gemm_prog(x, act, w, q, g, p)
+    n = g[p + 7]
+    check_requant(q, g[p + 4], w, g[p + 5], n, g[p + 11], g[p + 12], g[p + 13])
+    _gemm_at(x, g[p], w, g[p + 2], q, g[p + 3], g[p + 4], w, g[p + 5], act, g[p + 1], g[p + 6], n, g[p + 8],
+             g[p + 9], g[p + 10], g[p + 11], g[p + 12], g[p + 13])
 
 
 def gemm_s32(a, b, bias, out, m, n, k, a_off, b_off):
     """See ulearn.backend: int8 GEMM to int32 (viper)."""
     _ref.check_gemm(a, b, bias, out, m, n, k, a_off, b_off)
-    _gemm_at(a, b, bias, None, None, out, m, n, k, a_off, b_off, 0, 0, 0, 0)
+    _gemm_at(a, 0, b, 0, bias, -1 if bias is None else 0, -1, None, 0, out, 0, m, n, k, a_off, b_off, 0, 0, 0)
 
 
 @micropython.viper
-def _im2col(x, col, in_h: int, in_w: int, in_c: int, k_h: int, k_w: int, stride_h: int, stride_w: int,
-            dil_h: int, dil_w: int, pad_top: int, pad_left: int, out_w: int, row0: int, rows: int,
+def _im2col(x, x0: int, col, col0: int, in_h: int, in_w: int, in_c: int, k_h: int, k_w: int, stride_h: int,
+            stride_w: int, dil_h: int, dil_w: int, pad_top: int, pad_left: int, out_w: int, row0: int, rows: int,
             pad_value: int):
     px = ptr8(x)
     pc = ptr8(col)
-    p = 0
+    p = col0
     r = row0
     while r < row0 + rows:
         oy = r // out_w
@@ -243,7 +243,7 @@ def _im2col(x, col, in_h: int, in_w: int, in_c: int, k_h: int, k_w: int, stride_
                 ix = ix0 + kx * dil_w
                 c = 0
                 if iy >= 0 and iy < in_h and ix >= 0 and ix < in_w:
-                    src = (iy * in_w + ix) * in_c
+                    src = x0 + (iy * in_w + ix) * in_c
                     while c < in_c:
                         pc[p + c] = px[src + c]
                         c += 1
@@ -264,8 +264,8 @@ def im2col_s8(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil
                       out_h * out_w)
     if not -128 <= pad_value <= 127:
         raise ValueError("pad_value = %d outside [-128, 127]" % pad_value)
-    _im2col(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_w,
-            0, out_h * out_w, pad_value)
+    _im2col(x, 0, col, 0, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
+            out_w, 0, out_h * out_w, pad_value)
 
 
 _PARTS = array("i", [0, 0])

@@ -5,9 +5,15 @@ Order: `native` (C module `ulearn_native`) -> `ulab` -> `viper` -> `python` (the
 Every backend returns exactly the integers of the pure-Python reference in this module. Call the
 functions through the module (`backend.gemm_s8(...)`) so a later `select()` takes effect.
 
-Typecodes: int8 'b', int16 'h', int32 'i'; matrices row-major, flat arrays (or memoryviews).
-Buffers may be longer than needed; too short raises ValueError naming the argument. Typecodes are
-checked by the native backend (the Python-level ones cannot inspect them without allocating).
+Typecodes: int8 'b', int16 'h', int32 'i'; matrices row-major, flat arrays.
+
+The layer kernels `conv_s8(x, act, w, q, g, p)` and `gemm_s8(x, act, w, q, g, p)` take whole buffers
+and read their integer arguments from a "layer program": words g[p:] of an int16 ('h') or int32 ('i')
+array (layouts below). x: int8 input (read at word X0), act: int8 activations (output at OUT0, conv
+scratch at COL0), w: int8 weights and per-channel shifts, q: int32 biases and multipliers. No
+memoryview is needed per layer: a model keeps its arena, one int8, one int32 and one program array.
+The primitives gemm_s32, im2col_s8, dot_q15, matvec_q15 take plain buffers.
+Every offset and length is checked (ValueError naming the word or buffer), without allocating.
 Accumulators wrap like 32-bit hardware (int32); see ulearn.fixedpoint for the requantization.
 """
 
@@ -45,26 +51,20 @@ def _nonneg(value, name):
         raise ValueError("%s must be >= 0, got %d" % (name, value))
 
 
-def check_requant(bias, mult, shift, n, out_off, act_min, act_max):
-    """Check per-channel requantization arguments for `n` channels; raise ValueError naming the bad one."""
-    if bias is not None:
-        _need(bias, n, "bias")
-    _need(mult, n, "mult")
-    _need(shift, n, "shift")
-    for j in range(n):
-        s = shift[j]
-        if s < SHIFT_MIN or s > SHIFT_MAX:
-            raise ValueError("shift[%d] = %d outside [-31, 30]" % (j, s))
-        if mult[j] < 0:
-            raise ValueError("mult[%d] = %d is negative (Q31 multipliers are in [0, 2^31))" % (j, mult[j]))
-    if not -128 <= out_off <= 127:
-        raise ValueError("out_off = %d outside [-128, 127] (it is the output zero point)" % out_off)
-    if not -128 <= act_min <= act_max <= 127:
-        raise ValueError("act_min/act_max = %d/%d: need -128 <= act_min <= act_max <= 127" % (act_min, act_max))
+# ---- layer programs (words at g[p:], g an array('h') or array('i'); checked by
+# ulearn._bk_python.check_*_prog) ----
+# conv_s8 (26 words): 0 X0 (input at x[X0]), 1 OUT0 (output out_h x out_w x out_c at act[OUT0]), 2 COL0,
+# 3 COL_N (im2col scratch act[COL0:COL0+COL_N]), 4 W0 (weights OHWI at w[W0]), 5 BIAS0 (bias at
+# q[BIAS0], -1: none), 6 MULT0 (multipliers at q[MULT0]), 7 SHIFT0 (shifts at w[SHIFT0]), then in_h,
+# in_w, in_c, out_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w,
+# in_off, out_off, act_min, act_max (words 8 .. 25).
+# gemm_s8 (14 words): 0 A0 (a, m x k, at x[A0]), 1 OUT0 (out, m x n, at act[OUT0]), 2 B0 (b, n x k,
+# at w[B0]), 3 BIAS0 (-1: none), 4 MULT0, 5 SHIFT0 (as for conv), then m, n, k, a_off, b_off, out_off,
+# act_min, act_max (words 6 .. 13).
 
 
 def check_gemm(a, b, bias, out, m, n, k, a_off, b_off):
-    """Check GEMM shapes and offsets (see gemm_s8); raise ValueError naming the bad argument."""
+    """Check the buffers of gemm_s32 (plain buffers); raise ValueError naming the bad argument."""
     _nonneg(m, "m")
     _nonneg(n, "n")
     _nonneg(k, "k")
@@ -73,6 +73,11 @@ def check_gemm(a, b, bias, out, m, n, k, a_off, b_off):
     _need(out, m * n, "out")
     if bias is not None:
         _need(bias, n, "bias")
+    check_offsets(a_off, b_off)
+
+
+def check_offsets(a_off, b_off):
+    """Check the GEMM input offsets ([-255, 255])."""
     if not -_OFF_LIMIT <= a_off <= _OFF_LIMIT:
         raise ValueError("a_off = %d outside [-255, 255]" % a_off)
     if not -_OFF_LIMIT <= b_off <= _OFF_LIMIT:
@@ -181,9 +186,9 @@ def _load():
         _use(_pending, _functions(_pending))
 
 
-def _lazy_gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max):
+def _lazy_gemm_s8(x, act, w, q, g, p):
     _load()
-    return gemm_s8(a, b, bias, mult, shift, out, m, n, k, a_off, b_off, out_off, act_min, act_max)
+    return gemm_s8(x, act, w, q, g, p)
 
 
 def _lazy_gemm_s32(a, b, bias, out, m, n, k, a_off, b_off):
@@ -198,11 +203,9 @@ def _lazy_im2col_s8(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_
                      out_h, out_w, pad_value)
 
 
-def _lazy_conv_s8(x, w, bias, mult, shift, out, col, in_h, in_w, in_c, out_c, k_h, k_w, stride_h, stride_w,
-                  dil_h, dil_w, pad_top, pad_left, out_h, out_w, in_off, out_off, act_min, act_max):
+def _lazy_conv_s8(x, act, w, q, g, p):
     _load()
-    return conv_s8(x, w, bias, mult, shift, out, col, in_h, in_w, in_c, out_c, k_h, k_w, stride_h, stride_w,
-                   dil_h, dil_w, pad_top, pad_left, out_h, out_w, in_off, out_off, act_min, act_max)
+    return conv_s8(x, act, w, q, g, p)
 
 
 def _lazy_dot_q15(a, b, n):

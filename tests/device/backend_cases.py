@@ -40,6 +40,40 @@ def _run(name, fn_name, *args):
     return getattr(backend, fn_name)(*args)
 
 
+def _cat(tc, *parts):
+    # array(tc) of the parts (arrays, or an int n: n filler elements of value 3) without temporary lists
+    out = array(tc)
+    for part in parts:
+        if isinstance(part, int):
+            for _ in range(part):
+                out.append(3)
+        elif part is not None:
+            out.extend(part)
+    return out
+
+
+def gemm_args(a, b, bias, mult, shift, m, n, k, a_off, b_off, out_off, lo, hi, pad=0, wide=True):
+    """(x, act, w, q, g, p) for backend.gemm_s8 from plain buffers: every region after `pad` filler
+    elements (so the offsets are exercised), the program in an int32 (`wide`) or int16 array. The
+    output is act[pad:pad + m*n]."""
+    nb = 0 if bias is None else n
+    words = [pad, pad, pad, -1 if bias is None else pad, pad + nb, 2 * pad + n * k, m, n, k, a_off, b_off, out_off,
+             lo, hi]
+    return (_cat("b", pad, a), array("b", bytes(pad + m * n)), _cat("b", pad, b, pad, shift),
+            _cat("i", pad, bias, mult), _cat("i" if wide else "h", pad, words), pad)
+
+
+def conv_args(x, w, bias, mult, shift, col_len, geom, pad=0, wide=True):
+    """(x, act, w, q, g, p) for backend.conv_s8 from plain buffers and geom = (in_h, in_w, in_c, out_c, k_h,
+    k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, in_off, out_off, act_min, act_max);
+    scratch of col_len bytes. The output is act[pad:pad + out_h*out_w*out_c]."""
+    n_out = geom[12] * geom[13] * geom[3]
+    nb = 0 if bias is None else geom[3]
+    words = [pad, pad, pad + n_out + pad, col_len, pad, -1 if bias is None else pad, pad + nb, 2 * pad + len(w)]
+    return (_cat("b", pad, x), array("b", bytes(pad + n_out + pad + col_len)), _cat("b", pad, w, pad, shift),
+            _cat("i", pad, bias, mult), _cat("i" if wide else "h", pad, words, geom), pad)
+
+
 def check_gemm(name, cases=40, seed=11):
     """gemm_s8 and gemm_s32 of backend `name` == reference on `cases` random shapes."""
     rng = Rng(seed)
@@ -60,13 +94,13 @@ def check_gemm(name, cases=40, seed=11):
         out_off = rng.pick((-128, 127, 0, rng.int(-128, 127)))
         lo = rng.pick((-128, -128, rng.int(-128, 0)))
         hi = rng.pick((127, 127, rng.int(lo, 127)))
-        want, got = array("b", [0] * (m * n)), array("b", [0] * (m * n))
-        args = (a, b, bias, mult, shift)
-        tail = (m, n, k, a_off, b_off, out_off, lo, hi)
-        _run("python", "gemm_s8", *args, want, *tail)
-        _run(name, "gemm_s8", *args, got, *tail)
-        assert got == want, "%s gemm_s8 case %d (m=%d n=%d k=%d a_off=%d b_off=%d): %r != %r" % (
-            name, case, m, n, k, a_off, b_off, got, want)
+        pad = case % 4
+        want = gemm_args(a, b, bias, mult, shift, m, n, k, a_off, b_off, out_off, lo, hi, pad, case % 2 == 0)
+        got = gemm_args(a, b, bias, mult, shift, m, n, k, a_off, b_off, out_off, lo, hi, pad, case % 3 == 0)
+        _run("python", "gemm_s8", *want)
+        _run(name, "gemm_s8", *got)
+        assert got[1] == want[1], "%s gemm_s8 case %d (m=%d n=%d k=%d a_off=%d b_off=%d): %r != %r" % (
+            name, case, m, n, k, a_off, b_off, got[1], want[1])
         want32, got32 = array("i", [0] * (m * n)), array("i", [0] * (m * n))
         _run("python", "gemm_s32", a, b, bias, want32, m, n, k, a_off, b_off)
         _run(name, "gemm_s32", a, b, bias, got32, m, n, k, a_off, b_off)
@@ -94,13 +128,16 @@ def check_conv(name, cases=12, seed=12):
         shift = array("b", [rng.int(-12, 1) for _ in range(out_c)])
         in_off = rng.pick((-127, 128, rng.int(-127, 128)))
         row = k_h * k_w * in_c
-        col = array("b", [0] * (row * rng.int(1, out_h * out_w)))
+        col_len = row * rng.int(1, out_h * out_w)
         geom = (in_h, in_w, in_c, out_c, k_h, k_w, s, s, d, d, pt, pl, out_h, out_w, in_off,
                 rng.int(-128, 127), -128, 127)
-        want, got = array("b", [0] * (out_h * out_w * out_c)), array("b", [0] * (out_h * out_w * out_c))
-        _run("python", "conv_s8", x, w, bias, mult, shift, want, col, *geom)
-        _run(name, "conv_s8", x, w, bias, mult, shift, got, col, *geom)
-        assert got == want, "%s conv_s8 case %d geom %r" % (name, case, geom)
+        pad = case % 3
+        n_out = out_h * out_w * out_c
+        want = conv_args(x, w, None if case % 5 == 4 else bias, mult, shift, col_len, geom, pad, case % 2 == 0)
+        got = conv_args(x, w, None if case % 5 == 4 else bias, mult, shift, col_len, geom, pad, case % 2 == 1)
+        _run("python", "conv_s8", *want)
+        _run(name, "conv_s8", *got)
+        assert got[1][:pad + n_out] == want[1][:pad + n_out], "%s conv_s8 case %d geom %r" % (name, case, geom)
         full_w, full_g = array("b", [0] * (row * out_h * out_w)), array("b", [0] * (row * out_h * out_w))
         g = (in_h, in_w, in_c, k_h, k_w, s, s, d, d, pt, pl, out_h, out_w, -in_off)
         _run("python", "im2col_s8", x, full_w, *g)
@@ -153,11 +190,11 @@ def check_requant(name, rounds=6, seed=14):
                 acc = acc << -shift[j] if shift[j] <= 0 else acc >> shift[j]
                 acc += rng.int(-3, 3)
                 bias[j] = -2147483648 if acc < -2147483648 else (2147483647 if acc > 2147483647 else acc)
-        want, got = array("b", [0] * n), array("b", [0] * n)
-        args = (zero, zero, bias, mult, shift)
-        _run("python", "gemm_s8", *args, want, 1, n, 1, 0, 0, 0, -128, 127)
-        _run(name, "gemm_s8", *args, got, 1, n, 1, 0, 0, 0, -128, 127)
-        assert got == want, "%s requantization: %r != %r" % (name, got, want)
+        want = gemm_args(zero, zero, bias, mult, shift, 1, n, 1, 0, 0, 0, -128, 127)
+        got = gemm_args(zero, zero, bias, mult, shift, 1, n, 1, 0, 0, 0, -128, 127, 1, False)
+        _run("python", "gemm_s8", *want)
+        _run(name, "gemm_s8", *got)
+        assert got[1][1:] == want[1], "%s requantization: %r != %r" % (name, got[1], want[1])
     backend.select("python")
 
 

@@ -5,6 +5,7 @@ Runs under CPython and inside MicroPython (source and .mpy).
 
 from array import array
 
+from backend_cases import conv_args, gemm_args
 from devtest import raises
 from ulearn import fixedpoint as fp
 
@@ -136,8 +137,9 @@ def test_gemm_s32_and_s8_against_expanded_sum():
         out_off, lo, hi = (-128, 127, 0, 5, -3, 10)[case], -128, 127
         if case == 3:
             lo, hi = 0, 6   # relu6-style clamp
-        out8 = array("b", [0] * (m * n))
-        backend.gemm_s8(a, b, bias, mult, shift, out8, m, n, k, a_off, b_off, out_off, lo, hi)
+        args = gemm_args(a, b, bias, mult, shift, m, n, k, a_off, b_off, out_off, lo, hi, case, case % 2 == 0)
+        backend.gemm_s8(*args)
+        out8 = args[1][case:]
         for i in range(m * n):
             j = i % n
             v = fp.requantize(want[i], mult[j], shift[j]) + out_off
@@ -192,11 +194,11 @@ def test_conv_s8_and_im2col_against_direct_convolution():
         args = (in_h, in_w, in_c, out_c, k_h, k_w, s, s, d, d, pt, pl, out_h, out_w, -zp, 3, -128, 127)
         want = _conv_direct(x, w, bias, mult, shift, *args)
         row = k_h * k_w * in_c
-        col = array("b", [0] * (row * min(col_rows, out_h * out_w)))
         assert backend.conv_col_size(in_c, k_h, k_w, out_h, out_w) >= row
-        out = array("b", [0] * (out_h * out_w * out_c))
-        backend.conv_s8(x, w, bias, mult, shift, out, col, *args)
-        assert list(out) == want
+        for pad, wide in ((0, True), (3, False)):
+            cargs = conv_args(x, w, bias, mult, shift, row * min(col_rows, out_h * out_w), args, pad, wide)
+            backend.conv_s8(*cargs)
+            assert list(cargs[1][pad:pad + len(want)]) == want
         full = array("b", [0] * (row * out_h * out_w))
         backend.im2col_s8(x, full, in_h, in_w, in_c, k_h, k_w, s, s, d, d, pt, pl, out_h, out_w, zp)
         # row r, tap (ky, kx, c): the input pixel or the zero point
@@ -235,17 +237,27 @@ def test_bad_arguments_name_the_argument():
     from ulearn import backend
     backend.select("python")
     a, b = array("b", [1] * 6), array("b", [1] * 6)
-    mult, shift, out = array("i", [1 << 30] * 2), array("b", [0, 0]), array("b", [0] * 6)
-    with raises(ValueError, "a:"):
-        backend.gemm_s8(a, b, None, mult, shift, out, 3, 2, 3, 0, 0, 0, -128, 127)
+    mult, shift = array("i", [1 << 30] * 2), array("b", [0, 0])
+
+    def gemm(m, n, k, shifts=shift, lo=-128, hi=127, x0=0, out=None, g=None):
+        x, act, w, q, prog, p = gemm_args(a, b, None, mult, shifts, m, n, k, 0, 0, 0, lo, hi)
+        prog[0] = x0
+        backend.gemm_s8(x, act if out is None else out, w, q, prog if g is None else g, p)
+
+    with raises(ValueError, "x (a)"):
+        gemm(3, 2, 3)
+    with raises(ValueError, "offset -1 is negative"):
+        gemm(2, 2, 3, x0=-1)
     with raises(ValueError, "shift[1]"):
-        backend.gemm_s8(a, b, None, mult, array("b", [0, 31]), out, 2, 2, 3, 0, 0, 0, -128, 127)
-    with raises(ValueError, "out"):
-        backend.gemm_s8(a, b, None, mult, shift, array("b", [0]), 2, 2, 3, 0, 0, 0, -128, 127)
+        gemm(2, 2, 3, shifts=array("b", [0, 31]))
+    with raises(ValueError, "act (out)"):
+        gemm(2, 2, 3, out=array("b", [0]))
+    with raises(ValueError, "program"):
+        gemm(2, 2, 3, g=array("h", [0] * 13))
     with raises(ValueError, "a_off"):
         backend.gemm_s32(a, b, None, array("i", [0] * 4), 2, 2, 3, 256, 0)
     with raises(ValueError, "act_min"):
-        backend.gemm_s8(a, b, None, mult, shift, out, 2, 2, 3, 0, 0, 0, 5, 4)
+        gemm(2, 2, 3, lo=5, hi=4)
     with raises(ValueError, "shift"):
         backend.matvec_q15(array("h", [1]), array("h", [1]), None, array("i", [0]), 1, 1, 32)
     with raises(ValueError, "unknown backend"):

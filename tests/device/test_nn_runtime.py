@@ -73,19 +73,15 @@ def backend_allocation(m, x, repeat=100):
 
     def calls():
         src = x
-        for L in m._layers:  # layer tuples: see ulearn.nn.model (op, output view, kernel arguments)
-            op = L[0]
-            w = L[2] if op != 2 or L[25] is None or backend.NAME == "python" else L[25]
-            if op == 2 and w is L[25]:
-                op = 1  # depthwise through the backend's conv
+        for op, p in m.records():  # the layer program: see ulearn.nn.model (run_layer)
             if op == 1:
-                backend.conv_s8(src, w, L[3], L[4], L[5], L[1], m._col, L[6], L[7], L[8], L[9], L[10], L[11],
-                                L[12], L[13], L[14], L[15], L[16], L[17], L[18], L[19], L[20], L[21], L[22],
-                                L[23])
+                backend.conv_s8(src, m._arena, m._w, m._q, m._g, p + 1)
+            elif op == 2 and m._g[p + 1] >= 0 and backend.NAME != "python":  # depthwise through conv_s8
+                backend.conv_s8(src, m._arena, m._extra[m._g[p + 1]], m._q, m._g, p + 29)
             elif op == 3:
-                backend.gemm_s8(src, w, L[3], L[4], L[5], L[1], 1, L[6], L[7], L[8], 0, L[9], L[10], L[11])
+                backend.gemm_s8(src, m._arena, m._w, m._q, m._g, p + 1)
             if op != 6:
-                src = L[1]
+                src = m._arena
     return allocated(calls, repeat)
 
 

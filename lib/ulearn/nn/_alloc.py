@@ -1,20 +1,20 @@
 """Loading a CNN blob, part 2: the one allocation step after ulearn.nn._load checked everything
 (imported for the load and released afterwards, like _load).
 
-What a model keeps (besides the arena): the int8 weights (with the int8 shifts behind them when read
-from a file), ONE int32 array holding every bias, multiplier, pooling parameter and softmax exp
-table, one tuple per layer with the arguments of its kernel, and memoryviews into those arrays.
+What a model keeps (besides the arena): ONE int8 array (the weights, then every per-channel shift),
+ONE int32 array ``q`` (a header of model words, ulearn.nn.model H_*, then every bias and multiplier)
+and the layer program ``g``: one record per layer, ``[op, arguments...]`` (sizes: ulearn.nn.model
+_SIZE), the arguments
+being the words the kernels read (ulearn.backend conv_s8 / gemm_s8, ulearn.nn.layers pool / softmax /
+depthwise_conv), in an array('h') when every word fits 16 bits (else 'i'). No tuple and no memoryview
+per layer: kernels take whole buffers and offsets.
 """
 
-import sys
 from array import array
 
 from ulearn.blob import BlobError
 from ulearn.nn import format as F
-from ulearn.nn.layers import softmax_table
 from ulearn.nn.model import int8_array
-
-backend = sys.modules["ulearn.backend"]
 
 try:
     from micropython import const
@@ -38,38 +38,24 @@ _W_OFF = const(22)
 _W_LEN = const(23)
 _Q_OFF = const(24)
 _EXTRA = const(25)
-_POOL_INTS = const(14)
-_TABLE_INTS = const(256)
+_HDR = const(20)  # model words at the start of q (ulearn.nn.model H_*)
 
 
 def _err(source, msg):
     raise BlobError("%s: %s" % (source, msg))
 
 
-def signed(mv):
-    """`mv` as an int8-reading buffer: a cast (CPython), itself when already signed, else a copy.
-    Returns (buffer, copied)."""
-    if hasattr(mv, "cast") and hasattr(mv, "format"):  # CPython memoryview
-        return mv.cast("b") if mv.format != "b" else mv, False
-    if not len(mv):
-        return mv, False
-    for v in mv:
-        if v < 0:
-            return mv, False
-        if v > 127:
-            break
-    return array("b", mv), True  # unsigned view (bytes): one int8 copy
-
-
-def _expand_depthwise(w, r):
-    """Depthwise weights (1, KH, KW, C*M) as dense OHWI weights, zero where c != o // M, so the
-    backend's conv_s8 computes the same sums (the zero taps add nothing)."""
+def _expand_depthwise(w, w0, s, s0, r):
+    """Depthwise weights (1, KH, KW, C*M) at w[w0] as dense OHWI weights, zero where c != o // M (so
+    conv_s8 computes the same sums: the zero taps add nothing), followed by the layer's shifts (s[s0:])."""
     cin, oc, k, dm = r[_IN_C], r[_OUT_C], r[_K_H] * r[_K_W], r[_DM]
-    full = int8_array(oc * k * cin)
+    n = oc * k * cin
+    full = int8_array(n + oc)
     for o in range(oc):
         base = o * k * cin + o // dm
         for t in range(k):
-            full[base + t * cin] = w[t * oc + o]
+            full[base + t * cin] = w[w0 + t * oc + o]
+        full[n + o] = s[s0 + o]
     return full
 
 
@@ -82,32 +68,38 @@ def _read_into(f, off, into, nbytes, source):
 
 
 def _place(source, sec, path, nch, ints):
-    """(w, s, q, copied): the int8 weights, the int8 shifts, the int32 array [bias | mult | room for
-    pooling parameters and softmax tables], whether the weights were copied."""
+    """(w, q, copied): int8 array [weights | shifts], int32 array [header | bias | mult | room for the
+    program], whether the weights were copied from memory (a raw file is read straight into them)."""
+    wlen = sec[F.TAG_WEIGHTS][1] if path is not None else len(sec[F.TAG_WEIGHTS])
+    w = int8_array(wlen + nch, zero=False)  # the largest block first
     q = array("i", range(ints))  # one allocation (MicroPython sizes it from len(range))
-    if path is not None:  # raw file: sections read straight into the arrays kept (nothing copied)
-        woff, wlen = sec[F.TAG_WEIGHTS]
-        w = int8_array(wlen + nch, zero=False)
+    if path is not None:  # raw file: sections read straight into the arrays kept
+        woff = sec[F.TAG_WEIGHTS][0]
         wv = memoryview(w)
         qv = memoryview(q)
         with open(path, "rb") as f:
             _read_into(f, woff, wv[:wlen], wlen, source)
             _read_into(f, sec[F.TAG_SHIFT][0], wv[wlen:], nch, source)
-            _read_into(f, sec[F.TAG_BIAS][0], qv[:nch], 4 * nch, source)
-            _read_into(f, sec[F.TAG_MULT][0], qv[nch:2 * nch], 4 * nch, source)
-        return w, wv[wlen:], q, False
+            _read_into(f, sec[F.TAG_BIAS][0], qv[_HDR:_HDR + nch], 4 * nch, source)
+            _read_into(f, sec[F.TAG_MULT][0], qv[_HDR + nch:_HDR + 2 * nch], 4 * nch, source)
+        return w, q, False
     import struct
-    w, copied = signed(sec[F.TAG_WEIGHTS])
-    s, _ = signed(sec[F.TAG_SHIFT][:nch])
+    wsec, ssec = sec[F.TAG_WEIGHTS], sec[F.TAG_SHIFT]
+    for i in range(wlen):
+        v = wsec[i]
+        w[i] = v - 256 if v > 127 else v  # an unsigned view (bytes) or a signed one
+    for j in range(nch):
+        v = ssec[j]
+        w[wlen + j] = v - 256 if v > 127 else v
     bsec, msec = sec[F.TAG_BIAS], sec[F.TAG_MULT]
     for j in range(nch):
-        q[j] = struct.unpack_from("<i", bsec, 4 * j)[0]
-        q[nch + j] = struct.unpack_from("<i", msec, 4 * j)[0]
-    return w, s, q, copied
+        q[_HDR + j] = struct.unpack_from("<i", bsec, 4 * j)[0]
+        q[_HDR + nch + j] = struct.unpack_from("<i", msec, 4 * j)[0]
+    return w, q, wlen > 0
 
 
 def build(self, source, plan, arena, sec, path):
-    """Make the arrays, views and layer tuples of a checked model (`plan` from ulearn.nn._load.check,
+    """Make the arrays and the layer program of a checked model (`plan` from ulearn.nn._load.check,
     `arena` its int8 arena, `sec` its sections: memoryviews, or (file offset, length) when `path` names
     the raw blob file) into `self`; BlobError saying how many bytes it needs when they do not fit."""
     try:
@@ -118,80 +110,111 @@ def build(self, source, plan, arena, sec, path):
 
 
 def _alloc(self, source, plan, arena, sec, path):
-    layers, tensors, nch, ints, total, scratch_off, need, dw = plan
-    w, s, q, copied = _place(source, sec, path, nch, ints)
+    layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords = plan
+    w, q, copied = _place(source, sec, path, nch, ints)
+    g = array("i" if wide else "h", range(words))  # the layer program
+    wlen = len(w) - nch
     for j in range(nch):
-        if s[j] < -31 or s[j] > 30:
-            _err(source, "requantization shift %d outside [-31, 30]: corrupt blob" % s[j])
-        if q[nch + j] < 0:
+        if w[wlen + j] < -31 or w[wlen + j] > 30:
+            _err(source, "requantization shift %d outside [-31, 30]: corrupt blob" % w[wlen + j])
+        if q[_HDR + nch + j] < 0:
             _err(source, "negative requantization multiplier: corrupt blob")
-    self.weight_bytes = len(w) - (nch if path is not None else 0)
-    self.weights_copied = copied
-    wv, sv, qv = memoryview(w), memoryview(s), memoryview(q)
-    av = memoryview(arena)
-    # one view per arena offset, as long as the longest tensor there (kernels take explicit sizes and
-    # accept longer buffers); the model output gets its own view of exactly its length
-    final = len(layers) - 1  # the last layer that writes (trailing reshapes pass its output on)
-    while final > 0 and layers[final][_OP] == F.OP_RESHAPE:
-        final -= 1
-    views = {}
-    for i in range(final + 1):  # the input and the outputs of the layers before the last
-        if i == 0 or layers[i - 1][_OP] != F.OP_RESHAPE:
-            o, n = tensors[i]
-            if views.get(o, 0) < n:
-                views[o] = n
-    for o in views:
-        views[o] = av[o:o + views[o]]
-    o, n = tensors[final + 1]
-    last = av[o:o + n]
-    self._in_view = views[tensors[0][0]]
-    self._col = av[scratch_off:]
-    expand = backend.NAME != "python"
-    out = [None] * len(layers)
-    e = 2 * nch  # next free int32 of q
+    extra = None
+    p = 0
+    first = True  # layers up to the first computing one read the model input (offset 0 of predict's x)
     for i in range(len(layers)):
         r = layers[i]
         op = r[_OP]
-        if op == F.OP_RESHAPE:
-            out[i] = (op,)
-            continue
-        dst = last if i == final else views[tensors[i + 1][0]]
+        g[p] = op
+        a = p + 1
+        x0 = 0 if first else tensors[i][0]
+        out0 = tensors[i + 1][0]
         if op == F.OP_SOFTMAX:
-            table = qv[e:e + _TABLE_INTS]
-            softmax_table(q[nch + r[_Q_OFF]], s[r[_Q_OFF]], r[_EXTRA], table)
-            out[i] = (op, dst, r[_OUT_C], table)
-            e += _TABLE_INTS
+            for v in (x0, out0, r[_OUT_C], _HDR + nch + r[_Q_OFF], w[wlen + r[_Q_OFF]],
+                      r[_EXTRA] if r[_EXTRA] > -256 else -256):  # d = top - x is at most 255
+                g[a] = v
+                a += 1
         elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-            p = qv[e:e + _POOL_INTS]
-            k = 0
-            for v in (1 if op == F.OP_MAX_POOL else 0, r[4], r[5], r[6], r[7], r[8], r[10], r[11], r[12],
-                      r[13], r[16], r[17], r[2] + 128, r[3] + 128):
-                p[k] = v
-                k += 1
-            out[i] = (op, dst, p)
-            e += _POOL_INTS
-        else:  # conv, depthwise, dense: views into the weights, bias, multipliers, shifts
-            a, oc = r[_Q_OFF], r[_OUT_C]
-            lw = wv[r[_W_OFF]:r[_W_OFF] + r[_W_LEN]] if r[_W_OFF] else w  # longer buffers are fine
-            bias = (qv[a:a + oc] if a else q) if r[_FLAGS] & F.FLAG_BIAS else None
-            mult = qv[nch + a:nch + a + oc]
-            shift = sv[a:a + oc] if a else s
-            if op == F.OP_DENSE:
-                out[i] = (op, dst, lw, bias, mult, shift, oc, r[4] * r[5] * r[6], -r[_IN_ZP], r[_OUT_ZP],
-                          r[_ACT_MIN], r[_ACT_MAX])
-            else:
-                L = (op, dst, lw, bias, mult, shift, r[4], r[5], r[6], oc, r[10], r[11], r[12], r[13], r[14],
-                     r[15], r[16], r[17], r[7], r[8], -r[_IN_ZP], r[_OUT_ZP], r[_ACT_MIN], r[_ACT_MAX])
-                if op == F.OP_DEPTHWISE:
-                    full = None
-                    if expand and oc * r[_K_H] * r[_K_W] * r[_IN_C] <= F.DW_EXPAND_MAX:
-                        full = _expand_depthwise(lw, r)
-                    L = L + (r[_DM], full)
-                out[i] = L
-    self._layers = out
-    self._x_seen = None
-    self._x_float = False
-    self._out_seen = None
-    self._out_float = False
-    self._last = 0
-    self._y = last
+            for v in (x0, out0, 1 if op == F.OP_MAX_POOL else 0, r[4], r[5], r[6], r[7], r[8], r[10], r[11],
+                      r[12], r[13], r[16], r[17], r[2] + 128, r[3] + 128):
+                g[a] = v
+                a += 1
+        elif op == F.OP_DENSE:
+            g[a] = x0
+            g[a + 1] = out0
+            _channels(g, a + 2, r, nch, wlen)
+            a += 6
+            for v in (1, r[_OUT_C], r[4] * r[5] * r[6], -r[_IN_ZP], 0, r[_OUT_ZP], r[_ACT_MIN], r[_ACT_MAX]):
+                g[a] = v
+                a += 1
+        elif op == F.OP_CONV:
+            _conv(g, a, r, x0, out0, nch, wlen, scratch_off, total)
+            a += 26
+        elif op == F.OP_DEPTHWISE:
+            # [ix] [26 conv words on w] [dm] [26 conv words on the expanded weights, when ix != -1]
+            _conv(g, a + 1, r, x0, out0, nch, wlen, scratch_off, total)
+            g[a + 27] = r[_DM]
+            g[a] = -1
+            if expand and r[_OUT_C] * r[_K_H] * r[_K_W] * r[_IN_C] <= F.DW_EXPAND_MAX:
+                if extra is None:
+                    extra = []
+                g[a] = len(extra)
+                extra.append(_expand_depthwise(w, g[a + 5], w, g[a + 8], r))
+                for t in range(26):
+                    g[a + 28 + t] = g[a + 1 + t]
+                g[a + 28 + 4] = 0  # W0 in the expanded array, its shifts after the weights
+                g[a + 28 + 7] = r[_OUT_C] * r[_K_H] * r[_K_W] * r[_IN_C]
+                a += 26
+            a += 28
+        if op != F.OP_RESHAPE:
+            first = False
+        p = a
+    # model words (ulearn.nn.model H_*)
+    q[0] = 1 if wide else 0
+    q[1] = len(layers)
+    q[2] = tensors[0][1]
+    q[3] = tensors[-1][1]
+    q[4] = tensors[-1][0]
+    q[5] = tensors[0][0]
+    q[6] = mwords[0]  # input zero point (the model's plain attributes: ulearn.nn._load.check)
+    q[7] = mwords[1]  # output zero point
+    q[8] = 0  # last class
+    q[9] = 0  # flags
+    q[10] = total
+    q[11] = wlen
+    q[12] = mwords[2]
+    q[13] = mwords[3]
+    q[14] = 1 if copied else 0
+    shape = mwords[4]
+    q[15] = len(shape)
+    for i in range(len(shape)):
+        q[16 + i] = shape[i]
+    self._arena = arena
+    self._w = w
+    self._q = q
+    self._g = g
+    if extra:
+        self._extra = extra  # else the class default None
+
+
+def _channels(g, a, r, nch, wlen):
+    # weights, bias, multipliers and shifts of a weighted layer: 4 words
+    qo = r[_Q_OFF]
+    g[a] = r[_W_OFF]
+    g[a + 1] = _HDR + qo if r[_FLAGS] & F.FLAG_BIAS else -1
+    g[a + 2] = _HDR + nch + qo
+    g[a + 3] = wlen + qo
+
+
+def _conv(g, a, r, x0, out0, nch, wlen, scratch_off, total):
+    # the 26 conv_s8 words (ulearn.backend, conv_s8) at g[a:]
+    g[a] = x0
+    g[a + 1] = out0
+    g[a + 2] = scratch_off
+    g[a + 3] = total - scratch_off
+    _channels(g, a + 4, r, nch, wlen)
+    k = a + 8
+    for v in (r[4], r[5], r[6], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[7], r[8],
+              -r[_IN_ZP], r[_OUT_ZP], r[_ACT_MIN], r[_ACT_MAX]):
+        g[k] = v
+        k += 1

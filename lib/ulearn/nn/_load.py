@@ -19,9 +19,8 @@ except ImportError:  # CPython
         return x
 
 _DW_MAX = F.DW_EXPAND_MAX
-_LAYER_OVERHEAD = const(256)  # heap bytes per layer: argument tuple, memoryviews (64-bit: ~200 measured)
-_POOL_INTS = const(14)  # int32 parameters of a pooling layer (layout: ulearn.nn.layers.pool)
-_TABLE_INTS = const(256)  # softmax exp table
+_MODEL_OVERHEAD = const(1024)  # heap bytes of the Model object and its metadata (64-bit: ~0.9 KB measured)
+_HDR = const(20)  # model words at the start of q (ulearn.nn.model H_*)
 # fields of a layer record (struct.unpack_from(F.LAYER_FORMAT, ...)); predict indexes them directly
 _OP = const(0)
 _FLAGS = const(1)
@@ -43,6 +42,11 @@ _W_OFF = const(22)
 _W_LEN = const(23)
 _Q_OFF = const(24)
 _EXTRA = const(25)
+
+
+# words of each op's record in the layer program: [op] + its kernel's words (= ulearn.nn.model _SIZE)
+_WORDS = {F.OP_CONV: 27, F.OP_DEPTHWISE: 29, F.OP_DENSE: 15, F.OP_MAX_POOL: 17, F.OP_AVG_POOL: 17,
+          F.OP_RESHAPE: 1, F.OP_SOFTMAX: 7}
 
 
 def _err(source, msg):
@@ -98,20 +102,11 @@ def prepare(self, blob, path, source):
     if path is None:
         meta, layr, psec, sec = blob_sections(blob)
         w = sec[F.TAG_WEIGHTS]
-        copy_w = not (hasattr(w, "cast") and hasattr(w, "format")) and len(w) > 0
-        if copy_w:  # an unsigned view (bytes) of weights that are all in 0..127 needs no copy
-            for v in w:
-                if v < 0:
-                    copy_w = False
-                    break
-                if v > 127:
-                    break
         lengths = (len(w), len(sec[F.TAG_BIAS]), len(sec[F.TAG_MULT]), len(sec[F.TAG_SHIFT]))
     else:
         meta, layr, psec, sec = read_file(path)
-        copy_w = False
         lengths = (sec[F.TAG_WEIGHTS][1], sec[F.TAG_BIAS][1], sec[F.TAG_MULT][1], sec[F.TAG_SHIFT][1])
-    return check(self, meta, layr, psec, lengths, source, copy_w), sec
+    return check(self, meta, layr, psec, lengths, source), sec
 
 
 def blob_sections(blob):
@@ -190,9 +185,9 @@ def read_file(path):
     return meta, small[1], small[2], where
 
 
-def check(self, meta, layr, psec, lengths, source, copy_w):
+def check(self, meta, layr, psec, lengths, source):
     """Validate the CNN sections completely (meta: the META dict; layr/psec: LAYR and PLAN bytes;
-    lengths: bytes of WGHT, BIAS, QMUL, QSFT; copy_w: the weights will be copied) and set the
+    lengths: bytes of WGHT, BIAS, QMUL, QSFT) and set the
     model's plain attributes on `self`; returns what ulearn.nn._alloc needs. Raises BlobError saying
     what is wrong. The values of the multipliers and shifts are checked by _alloc where they land."""
     if not isinstance(meta, dict):
@@ -231,7 +226,7 @@ def check(self, meta, layr, psec, lengths, source, copy_w):
         _err(source, "input shape %r does not match the arena plan: corrupt blob" % (shape,))
     layers = []
     dw = 0
-    extra = 0
+    words = 0  # layer program: [op] + the kernel's words per layer (ulearn.nn._alloc)
     expand = backend.NAME != "python"  # only compiled backends run depthwise as im2col + GEMM
     scratch = arena_bytes - scratch_off
     for i in range(count):
@@ -243,35 +238,48 @@ def check(self, meta, layr, psec, lengths, source, copy_w):
             if need > scratch:
                 scratch = need
             if op == F.OP_DEPTHWISE:
-                dw += _dw_bytes(r)
-        elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-            extra += _POOL_INTS
-        elif op == F.OP_SOFTMAX:
-            extra += _TABLE_INTS
+                dw += _dw_bytes(r) + r[_OUT_C]
+                words += 26
+        words += _WORDS[op]
         layers.append(r)
-    self.source = source
     self.name = meta.get("name", "")
     self.classes = meta.get("classes") or []
-    self.input_shape = tuple(shape)
-    self.params = meta.get("params", 0)
-    self.macs = meta.get("macs", 0)
-    self._in_scale = meta.get("input_scale", 1.0)
-    self._in_zp = meta.get("input_zero_point", 0)
-    c = self.input_shape[-1] if self.input_shape else 1
-    self._unit = meta.get("input_unit", "")
-    self._mean = meta.get("input_mean")  # both None: no standardization
-    self._std = meta.get("input_std")
-    if (self._mean is None) != (self._std is None):
-        self._mean = self._mean or [0.0] * c
-        self._std = self._std or [1.0] * c
-    if self._mean is not None and len(self._mean) != c or self._std is not None and len(self._std) != c:
+    if len(shape) > 3:
+        _err(source, "input shape %r has more than 3 dimensions: corrupt blob" % (shape,))
+    c = shape[-1] if shape else 1
+    unit = meta.get("input_unit", "")
+    if unit:
+        self._unit = unit  # else the class default ""
+    mean = meta.get("input_mean")  # both None: no standardization
+    std = meta.get("input_std")
+    if (mean is None) != (std is None):
+        mean = mean or [0.0] * c
+        std = std or [1.0] * c
+    if mean is not None and (len(mean) != c or len(std) != c):
         _err(source, "input_mean/input_std need %d entries (one per input channel): corrupt blob" % c)
-    self._out_scale = meta.get("output_scale", 1.0)
-    self._out_zp = meta.get("output_zero_point", 0)
-    self._n_in = n_in
-    self._n_out = tensors[-1][1]
+    # the floats in one array: input scale, output scale[, mean per channel, std per channel]; 'd' holds
+    # every float of the port exactly (single- or double-precision), without an object per value
+    from array import array
+    f = [meta.get("input_scale", 1.0), meta.get("output_scale", 1.0)]
+    if mean is not None:
+        f += mean
+        f += std
+    self._f = array("d", f)
     total = scratch_off + scratch
-    self.arena_bytes = total
-    ints = 2 * nch + extra
-    need = total + (wlen if copy_w else 0) + nch + 4 * ints + dw + _LAYER_OVERHEAD * (count + 2)
-    return layers, tensors, nch, ints, total, scratch_off, need, dw
+    ints = _HDR + 2 * nch
+    # the program in int16 words when every word fits (offsets into the arena, weights and q; sizes; the
+    # words' own offsets), else int32
+    big = total
+    for v in (wlen + nch, ints, words, _DW_MAX + 256):
+        if v > big:
+            big = v
+    for r in layers:
+        for v in (r[4], r[5], r[6], r[7], r[8], r[9], r[4] * r[5] * r[6], r[10], r[11], r[12], r[13], r[14],
+                  r[15], r[16], r[17], r[_DM]):
+            if v > big:
+                big = v
+    wide = big > 32767
+    need = total + wlen + nch + 4 * ints + (4 if wide else 2) * words + dw + _MODEL_OVERHEAD
+    mwords = (meta.get("input_zero_point", 0), meta.get("output_zero_point", 0), meta.get("params", 0),
+              meta.get("macs", 0), shape)
+    return layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords

@@ -26,74 +26,97 @@ _C48_17 = const(1515870810)
 _CNEG32_17 = const(-1010580540)
 
 
-def depthwise_conv(x, w, bias, mult, shift, out, in_h, in_w, in_c, out_h, out_w, dm, k_h, k_w,
-                   s_h, s_w, d_h, d_w, pad_top, pad_left, in_off, out_off, act_min, act_max):
-    """Depthwise conv2d: x 'b' HxWxC, w 'b' 1xKHxKWx(C*dm), bias 'i' or None, out 'b' out_h x out_w x C*dm.
-
-    Output channel c*dm+m reads input channel c; acc = sum (x + in_off) * w + bias; requantized
-    per channel (mult 'i', shift 'b'), + out_off, clamped to [act_min, act_max].
+def depthwise_conv(x, act, w, q, g, p):
+    """Depthwise conv2d from the program at g[p:]: the conv_s8 words of ulearn.backend (CONV_*; weights
+    'b' 1 x KH x KW x (C*dm) at w[W0]) and the depth multiplier dm in word 26. Output channel c*dm+m
+    reads input channel c; acc = sum (x + in_off) * w + bias; requantized per channel, + out_off,
+    clamped to [act_min, act_max].
     """
+    x0 = g[p]
+    o = g[p + 1]
+    w0 = g[p + 4]
+    bias0 = g[p + 5]
+    mult0 = g[p + 6]
+    shift0 = g[p + 7]
+    in_h = g[p + 8]
+    in_w = g[p + 9]
+    in_c = g[p + 10]
+    k_h = g[p + 12]
+    k_w = g[p + 13]
+    s_h = g[p + 14]
+    s_w = g[p + 15]
+    d_h = g[p + 16]
+    d_w = g[p + 17]
+    pad_top = g[p + 18]
+    pad_left = g[p + 19]
+    out_h = g[p + 20]
+    out_w = g[p + 21]
+    in_off = g[p + 22]
+    out_off = g[p + 23]
+    act_min = g[p + 24]
+    act_max = g[p + 25]
+    dm = g[p + 26]
     out_c = in_c * dm
-    p = 0
     for oy in range(out_h):
         iy0 = oy * s_h - pad_top
         for ox in range(out_w):
             ix0 = ox * s_w - pad_left
-            for o in range(out_c):
-                c = o // dm
-                acc = bias[o] if bias is not None else 0
+            for c in range(out_c):
+                acc = q[bias0 + c] if bias0 >= 0 else 0
+                ch = x0 + c // dm
                 for ky in range(k_h):
                     iy = iy0 + ky * d_h
                     if iy < 0 or iy >= in_h:
                         continue
-                    wrow = ky * k_w * out_c + o
+                    wrow = w0 + ky * k_w * out_c + c
                     xrow = iy * in_w
                     for kx in range(k_w):
                         ix = ix0 + kx * d_w
                         if 0 <= ix < in_w:
-                            acc += (x[(xrow + ix) * in_c + c] + in_off) * w[wrow + kx * out_c]
+                            acc += (x[(xrow + ix) * in_c + ch] + in_off) * w[wrow + kx * out_c]
                 if acc > _SMALL_MAX or acc < _SMALL_MIN:  # wrap32 only when it can matter (it boxes on 32-bit)
                     acc = wrap32(acc)
-                v = requantize(acc, mult[o], shift[o]) + out_off
-                out[p] = act_min if v < act_min else (act_max if v > act_max else v)
-                p += 1
+                v = requantize(acc, q[mult0 + c], w[shift0 + c]) + out_off
+                act[o] = act_min if v < act_min else (act_max if v > act_max else v)
+                o += 1
 
 
-def pool(x, out, p):
+def pool(x, act, g, p):
     """Max or average pooling over the valid taps of each window (TFLite int8), 'b' HWC in and out.
 
-    p: the layer's int32 parameters (is_max, in_h, in_w, c, out_h, out_w, k_h, k_w, s_h, s_w,
-    pad_top, pad_left, act_min + 128, act_max + 128), made at load. Average: sum of the int8
-    values, (acc +/- count//2) / count truncated toward zero. Both clamp.
+    Program at g[p:]: x0 (input at x[x0]), out0 (output at act[out0]), then is_max, in_h, in_w, c,
+    out_h, out_w, k_h, k_w, s_h, s_w, pad_top, pad_left, act_min + 128, act_max + 128 (made at load).
+    Average: sum of the int8 values, (acc +/- count//2) / count truncated toward zero. Both clamp.
     """
-    is_max = p[0]  # one by one: a multiple assignment of > 3 values builds a tuple in MicroPython
-    in_h = p[1]
-    in_w = p[2]
-    c = p[3]
-    out_h = p[4]
-    out_w = p[5]
-    k_h = p[6]
-    k_w = p[7]
-    s_h = p[8]
-    s_w = p[9]
-    pad_top = p[10]
-    pad_left = p[11]
-    act_min = p[12] - 128
-    act_max = p[13] - 128
-    p = 0
+    x0 = g[p]  # one by one: a multiple assignment of > 3 values builds a tuple in MicroPython
+    o = g[p + 1]
+    is_max = g[p + 2]
+    in_h = g[p + 3]
+    in_w = g[p + 4]
+    c = g[p + 5]
+    out_h = g[p + 6]
+    out_w = g[p + 7]
+    k_h = g[p + 8]
+    k_w = g[p + 9]
+    s_h = g[p + 10]
+    s_w = g[p + 11]
+    pad_top = g[p + 12]
+    pad_left = g[p + 13]
+    act_min = g[p + 14] - 128
+    act_max = g[p + 15] - 128
     if is_max and in_h == 1 and pad_left == 0 and s_w == k_w:  # 1-D, valid, non-overlapping: the usual
         step = k_w * c
-        end = out_w * step
-        q0 = 0
+        end = x0 + out_w * step
+        q0 = x0
         while q0 < end:  # not range(0, end, step): a variable step makes a range object per call
-            for q in range(q0, q0 + c):
-                acc = x[q]
+            for t in range(q0, q0 + c):
+                acc = x[t]
                 for _ in range(1, k_w):
-                    q += c
-                    if x[q] > acc:
-                        acc = x[q]
-                out[p] = act_min if acc < act_min else (act_max if acc > act_max else acc)
-                p += 1
+                    t += c
+                    if x[t] > acc:
+                        acc = x[t]
+                act[o] = act_min if acc < act_min else (act_max if acc > act_max else acc)
+                o += 1
             q0 += step
         return
     for oy in range(out_h):
@@ -104,30 +127,30 @@ def pool(x, out, p):
         if y1 > in_h:
             y1 = in_h
         for ox in range(out_w):
-            x0 = ox * s_w - pad_left
-            x1 = x0 + k_w
-            if x0 < 0:
-                x0 = 0
-            if x1 > in_w:
-                x1 = in_w
-            count = (y1 - y0) * (x1 - x0)
+            xa = ox * s_w - pad_left
+            xb = xa + k_w
+            if xa < 0:
+                xa = 0
+            if xb > in_w:
+                xb = in_w
+            count = (y1 - y0) * (xb - xa)
             for ch in range(c):
                 acc = -129 if is_max else 0
                 for iy in range(y0, y1):
-                    q = (iy * in_w + x0) * c + ch
-                    for _ in range(x0, x1):
-                        v = x[q]
+                    t = x0 + (iy * in_w + xa) * c + ch
+                    for _ in range(xa, xb):
+                        v = x[t]
                         if is_max:
                             if v > acc:
                                 acc = v
                         else:
                             acc += v
-                        q += c
+                        t += c
                 if not is_max:
                     half = count >> 1
                     acc = (acc + half) // count if acc > 0 else -((half - acc) // count)
-                out[p] = act_min if acc < act_min else (act_max if acc > act_max else acc)
-                p += 1
+                act[o] = act_min if acc < act_min else (act_max if acc > act_max else acc)
+                o += 1
 
 
 def _sat_shl(x, e):
@@ -181,29 +204,38 @@ def _one_over_one_plus(a):
     return _sat_shl(x, 1)
 
 
-def softmax_table(mult, left_shift, diff_min, table):
-    """Fill `table` ('i', 256 entries) with exp(-d) in Q0.31 for d = top - x in 0..255, exactly as
-    TFLite computes it (0 where -d < diff_min, i.e. the value does not count). Done once at load."""
-    for d in range(256):
-        table[d] = _exp_on_negative(srdhm((-d) << left_shift, mult)) if -d >= diff_min else 0
+def softmax_exp(d, mult, left_shift, diff_min):
+    """exp(-d) in Q0.31 for d = top - x >= 0, exactly as TFLite's int8 softmax computes it (its input
+    rescaling by mult/left_shift, then gemmlowp exp_on_negative_values); 0 where -d < diff_min (the
+    value does not count)."""
+    if -d < diff_min:
+        return 0
+    return _exp_on_negative(srdhm((-d) << left_shift, mult))
 
 
-def softmax(x, out, n, table):
-    """TFLite int8 softmax of n values: x 'b' -> out 'b' (scale 1/256, zero point -128).
+def softmax(x, act, q, g, p):
+    """TFLite int8 softmax of n values: x 'b' -> act 'b' (scale 1/256, zero point -128).
 
-    `table` comes from softmax_table (mult/left_shift/diff_min from the blob: TFLite's
-    PreprocessSoftmaxScaling and CalculateInputRadius). Every exp is >= 0, so the rounding divisions
-    and the high multiply are written out for non-negative values. A value below diff_min has a 0
-    in the table: it adds (0 + 2048) >> 12 = 0 to the sum and comes out as -128, exactly what TFLite's
-    explicit test gives, so no test is needed here.
+    Program words g[p:]: x0 (input at x[x0]), out0 (output at act[out0]), n, mult0 (the input
+    multiplier is q[mult0]), left_shift, diff_min (TFLite's PreprocessSoftmaxScaling and CalculateInputRadius,
+    clamped to >= -256 at load: d is at most 255). Each exp is computed when needed (twice per value:
+    for the sum and for the output; no table). Every exp is >= 0, so the rounding divisions and the high
+    multiply are written out for non-negative values. A value below diff_min has exp 0: it adds
+    (0 + 2048) >> 12 = 0 to the sum and comes out as -128, exactly what TFLite's explicit test gives.
     """
+    x0 = g[p]
+    o = g[p + 1]
+    n = g[p + 2]
+    mult = q[g[p + 3]]
+    ls = g[p + 4]
+    dmin = g[p + 5]
     top = -128
-    for i in range(n):
+    for i in range(x0, x0 + n):
         if x[i] > top:
             top = x[i]
     total = 0
-    for i in range(n):
-        total += (table[top - x[i]] + 2048) >> _ACCUM_BITS  # RoundingDivideByPOT(e, 12), e >= 0
+    for i in range(x0, x0 + n):
+        total += (softmax_exp(top - x[i], mult, ls, dmin) + 2048) >> _ACCUM_BITS  # RoundingDivideByPOT(e, 12)
     total = wrap32(total)  # > 0: the largest input contributes exp(0)
     clz = 0
     t = total
@@ -224,6 +256,8 @@ def softmax(x, out, n, table):
     bits = _ACCUM_BITS - clz + 23
     scale = _one_over_one_plus(wrap32(((total << clz) & 0xFFFFFFFF) - 0x80000000))
     half = 1 << (bits - 1)
-    for i in range(n):
-        v = (((scale * table[top - x[i]] + 1073741824) >> 31) + half >> bits) - 128  # SRDHM, RDBPOT >= 0
-        out[i] = -128 if v < -128 else (127 if v > 127 else v)
+    for i in range(x0, x0 + n):
+        e = softmax_exp(top - x[i], mult, ls, dmin)
+        v = (((scale * e + 1073741824) >> 31) + half >> bits) - 128  # SRDHM, RDBPOT >= 0
+        act[o] = -128 if v < -128 else (127 if v > 127 else v)
+        o += 1

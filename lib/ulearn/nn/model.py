@@ -8,15 +8,17 @@
 
 Loading validates every length, shape and range of the blob (``ulearn.nn.format``) before it
 allocates, then allocates once: the activation arena (static plan from the host, im2col scratch at
-its end), one int32 array (biases, multipliers, pooling parameters, softmax tables) and one tuple per
-layer. A raw blob file (``ulearn.load("m.ulb")``, ``ulearn.nn.load_raw``) is read section by section
-straight into those arrays: the int8 weights are never copied and the metadata sections (META,
-LAYR, PLAN) are not kept, so the model's heap is about blob + arena. From a signed in-memory blob the
-weights stay a memoryview (CPython casts); a bytes blob (a ``.mpy`` constant) is copied once into an
-int8 array. After the first call with a given input object, ``predict`` allocates nothing for int8
-inputs (on 32-bit ports, where integers beyond +-2^30 are heap objects: with the viper or native
-backend; the pure-Python one boxes Q31 values there); float inputs are quantized at the edge (round
-half away from zero), which boxes floats on ports without immediate floats.
+its end), one int8 array (weights, then the per-channel shifts), one int32 array ``q`` (model words
+H_*, biases, multipliers) and the layer program ``g`` (per layer ``[op, next, kernel words...]``, int16
+words when they fit; see ulearn.nn._alloc). Kernels take whole buffers and read their arguments from
+the program, so a model holds no tuple or memoryview per layer. A raw blob file (``ulearn.load("m.ulb")``,
+``ulearn.nn.load_raw``) is read section by section straight into those arrays and the metadata
+sections (META, LAYR, PLAN) are not kept, so the model's heap is within blob + arena. A bytes blob
+(a ``.mpy`` constant) is copied once into the int8 array. After the first call with a given input
+object, ``predict`` allocates nothing for int8 inputs (on 32-bit ports, where integers beyond +-2^30
+are heap objects: with the viper or native backend; the pure-Python one boxes Q31 values there);
+float inputs are quantized at the edge (round half away from zero), which boxes floats on ports
+without immediate floats.
 """
 
 import sys
@@ -35,8 +37,6 @@ from ulearn.nn.layers import depthwise_conv, pool, softmax
 # the module itself (the package attribute `ulearn.backend` is a forwarding callable)
 backend = sys.modules["ulearn.backend"]
 
-_ZERO = (0.0,)  # mean and std when the blob has none (see Model._quantize)
-_ONE = (1.0,)
 _COMPILED = ("viper", "native")  # backends whose port compiles viper: pooling follows them
 _vpool = None
 _vsoftmax = None
@@ -66,41 +66,72 @@ def _viper_softmax():
     return _vsoftmax
 
 
-# Each layer is one tuple (made at load by ulearn.nn._alloc): op, output view, then its kernel's
-# arguments in call order. conv/depthwise: w, bias, mult, shift, in_h, in_w, in_c, out_c, k_h, k_w,
-# stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, in_off, out_off, act_min,
-# act_max (+ depth multiplier, dense-expanded weights or None for depthwise); dense: w, bias, mult,
-# shift, n, k, in_off, out_off, act_min, act_max; pooling: its int32 parameters; softmax: n, exp table;
-# reshape: nothing (the next layer reads the same bytes).
+# model words at the start of q (written by ulearn.nn._alloc)
+_H_WIDE = const(0)      # 1: the layer program is an array('i'), 0: array('h')
+_H_COUNT = const(1)     # layers
+_H_N_IN = const(2)
+_H_N_OUT = const(3)
+_H_Y0 = const(4)        # arena offset of the model output
+_H_IN0 = const(5)       # arena offset of the quantized input (float inputs)
+_H_IN_ZP = const(6)
+_H_OUT_ZP = const(7)
+_H_LAST = const(8)      # class of the last predict
+_H_FLAGS = const(9)     # 1: x is float, 2: out is float
+_H_ARENA = const(10)
+_H_WBYTES = const(11)
+_H_PARAMS = const(12)
+_H_MACS = const(13)
+_H_COPIED = const(14)
+_H_NDIM = const(15)     # then the input shape in words 16 .. 18
+_native_pool = None
 
-def run_layer(L, src, col):
-    """Run one layer `L` (a tuple from the load, see above) on buffer `src` ('b'); returns its output
-    buffer (`src` itself for a reshape). `col` is the im2col scratch. Used by predict and profiling."""
-    op = L[0]
+
+def _npool():
+    # ulearn_native.pool_s8 (C pooling) when the native module has it, else the viper pooling
+    global _native_pool
+    if _native_pool is None:
+        f = getattr(sys.modules.get("ulearn_native"), "pool_s8", None)
+        _native_pool = f if f is not None else _viper_pool()
+    return _native_pool
+
+
+# words of a layer record [op, kernel words...] by op (depthwise: + 26 when it carries an expanded conv)
+_SIZE = (0, 27, 29, 15, 17, 17, 1, 7)
+
+
+def run_layer(m, p, src):
+    """Run the layer whose program record starts at m._g[p] on `src` (the layer input: predict's x for
+    the layers that read the model input, else the arena); its output lands in the arena. Returns the
+    next record. Used by predict and profiling."""
+    g = m._g
+    op = g[p]
+    act = m._arena
     if op == F.OP_CONV:
-        backend.conv_s8(src, L[2], L[3], L[4], L[5], L[1], col, L[6], L[7], L[8], L[9], L[10], L[11], L[12],
-                        L[13], L[14], L[15], L[16], L[17], L[18], L[19], L[20], L[21], L[22], L[23])
+        backend.conv_s8(src, act, m._w, m._q, g, p + 1)
     elif op == F.OP_DENSE:
-        backend.gemm_s8(src, L[2], L[3], L[4], L[5], L[1], 1, L[6], L[7], L[8], 0, L[9], L[10], L[11])
-    elif op == F.OP_RESHAPE:
-        return src
+        backend.gemm_s8(src, act, m._w, m._q, g, p + 1)
     elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
-        if backend.NAME in _COMPILED:
-            _viper_pool()(src, L[1], L[2])
+        name = backend.NAME
+        if name == "native":
+            _npool()(src, act, g, p + 1)
+        elif name == "viper":
+            _viper_pool()(src, act, g, p + 1, m._q[_H_WIDE])
         else:
-            pool(src, L[1], L[2])
-    elif op == F.OP_DEPTHWISE and L[25] is not None and backend.NAME != "python":
-        # as a dense conv whose weights are zero off the diagonal (made at load): im2col + GEMM
-        backend.conv_s8(src, L[25], L[3], L[4], L[5], L[1], col, L[6], L[7], L[8], L[9], L[10], L[11], L[12],
-                        L[13], L[14], L[15], L[16], L[17], L[18], L[19], L[20], L[21], L[22], L[23])
+            pool(src, act, g, p + 1)
     elif op == F.OP_DEPTHWISE:
-        depthwise_conv(src, L[2], L[3], L[4], L[5], L[1], L[6], L[7], L[8], L[18], L[19], L[24], L[10],
-                       L[11], L[12], L[13], L[14], L[15], L[16], L[17], L[20], L[21], L[22], L[23])
-    elif backend.NAME in _COMPILED and L[2] <= _SOFTMAX_MAX:
-        _viper_softmax()(src, L[1], L[2], L[3])
-    else:  # softmax
-        softmax(src, L[1], L[2], L[3])
-    return L[1]
+        ix = g[p + 1]
+        if ix >= 0 and backend.NAME != "python":  # as a dense conv whose weights are zero off the diagonal
+            backend.conv_s8(src, act, m._extra[ix], m._q, g, p + 29)
+        else:
+            depthwise_conv(src, act, m._w, m._q, g, p + 2)
+        if ix >= 0:
+            return p + 55
+    elif op == F.OP_SOFTMAX:
+        if backend.NAME in _COMPILED and g[p + 3] <= _SOFTMAX_MAX:
+            _viper_softmax()(src, act, m._q, g, p + 1, m._q[_H_WIDE])
+        else:
+            softmax(src, act, m._q, g, p + 1)
+    return p + _SIZE[op]
 
 
 def _release(name):
@@ -135,6 +166,13 @@ def _reserve(plan, source):
 class Model:
     """An int8 CNN from a validated blob (see the module docstring)."""
 
+    # defaults kept on the class, so a model's attribute dict holds only what it sets
+    _extra = None   # expanded depthwise weights (compiled backends), when a model has such layers
+    _in_buf = None  # where float inputs are quantized (made at the first float predict)
+    _unit = ""      # META input_unit
+    _x_seen = None  # the input object checked last (predict checks a new one once)
+    _out_seen = None
+
     def __init__(self, blob, source="<bytes>", path=None):
         """Validate `blob` (ulearn.blob.Blob of kind CNN), or the raw blob file `path` (then `blob` is
         None), and allocate; BlobError if unusable."""
@@ -150,10 +188,48 @@ class Model:
         finally:
             _release("_alloc")
 
+    # ---- plain numbers (model words in q: no attribute each)
+
+    @property
+    def input_shape(self):
+        """The input shape (tuple, e.g. (128, 3) for T x C windows)."""
+        q = self._q
+        if q[_H_NDIM] == 1:
+            return (q[16],)
+        if q[_H_NDIM] == 2:
+            return (q[16], q[17])
+        return (q[16], q[17], q[18]) if q[_H_NDIM] == 3 else ()
+
+    @property
+    def params(self):
+        """Parameters of the model (from its blob)."""
+        return self._q[_H_PARAMS]
+
+    @property
+    def macs(self):
+        """Multiply-accumulates per inference (from its blob)."""
+        return self._q[_H_MACS]
+
+    @property
+    def arena_bytes(self):
+        """Bytes of the activation arena (im2col scratch included)."""
+        return self._q[_H_ARENA]
+
+    @property
+    def weight_bytes(self):
+        """Bytes of int8 weights."""
+        return self._q[_H_WBYTES]
+
+    @property
+    def weights_copied(self):
+        """True when the weights were copied from an in-memory blob (False: read from a raw file)."""
+        return self._q[_H_COPIED] == 1
+
     # ---- inference
 
     def _check_input(self, x):
-        n = self._n_in
+        q = self._q
+        n = q[_H_N_IN]
         try:
             got = len(x)
         except TypeError:
@@ -161,7 +237,10 @@ class Model:
         if got != n:
             raise ValueError("x: expected %d values (input shape %r), got %d" % (n, self.input_shape, got))
         if isinstance(x[0], float):
-            self._x_float = True
+            q[_H_FLAGS] |= 1
+            if self._in_buf is None:  # where predict quantizes float inputs (the input tensor's place)
+                o = q[_H_IN0]
+                self._in_buf = self._arena if o == 0 else memoryview(self._arena)[o:o + n]
         else:
             try:
                 size = len(bytes(x))
@@ -173,42 +252,46 @@ class Model:
             for v in x:
                 if v > 127:
                     raise ValueError("x: value %d is not int8: pass an array('b') of quantized values" % v)
-            self._x_float = False
+            q[_H_FLAGS] &= 2
         self._x_seen = x
 
     def _quantize(self, x):
-        q = self._in_view
-        scale, zp = self._in_scale, self._in_zp
-        mean, std = self._mean, self._std
-        if mean is None:  # no standardization in this blob
-            mean = _ZERO
-            std = _ONE
-        nc = len(mean)
+        buf = self._in_buf
+        f = self._f  # input scale, output scale[, mean per channel, std per channel]
+        scale, zp = f[0], self._q[_H_IN_ZP]
+        nc = (len(f) - 2) // 2
         c = 0
-        for i in range(self._n_in):
-            v = (x[i] - mean[c]) / std[c] / scale
-            c += 1
-            if c == nc:
-                c = 0
+        for i in range(self._q[_H_N_IN]):
+            if nc:
+                v = (x[i] - f[2 + c]) / f[2 + nc + c] / scale
+                c += 1
+                if c == nc:
+                    c = 0
+            else:  # no standardization in this blob
+                v = x[i] / scale
             v = int(v + 0.5) if v >= 0 else int(v - 0.5)
             v += zp
-            q[i] = -128 if v < -128 else (127 if v > 127 else v)
+            buf[i] = -128 if v < -128 else (127 if v > 127 else v)
 
     def _check_out(self, out):
+        q = self._q
+        n = q[_H_N_OUT]
         try:
             got = len(out)
         except TypeError:
-            raise ValueError("out: expected an array('b') or array('f') of %d values" % self._n_out) from None
-        if got != self._n_out:
-            raise ValueError("out: expected %d values, got %d" % (self._n_out, got))
-        self._out_float = isinstance(out[0], float)
-        if not self._out_float:
+            raise ValueError("out: expected an array('b') or array('f') of %d values" % n) from None
+        if got != n:
+            raise ValueError("out: expected %d values, got %d" % (n, got))
+        if isinstance(out[0], float):
+            q[_H_FLAGS] |= 2
+        else:
             try:
                 size = len(bytes(out))
             except (TypeError, ValueError, OverflowError):
                 size = -1
-            if size != self._n_out:
+            if size != n:
                 raise ValueError("out: int8 array('b') or float array('f') expected")
+            q[_H_FLAGS] &= 1
         self._out_seen = out
 
     def predict(self, x, out=None):
@@ -220,58 +303,75 @@ class Model:
         array('b') receives the int8 outputs, array('f') the dequantized outputs (probabilities
         after softmax). Raises ValueError naming the argument for a wrong length or typecode.
         """
+        q = self._q
         if x is not self._x_seen:
             self._check_input(x)
-        elif len(x) != self._n_in:
-            raise ValueError("x: expected %d values, got %d" % (self._n_in, len(x)))
-        if self._x_float:
+        elif len(x) != q[_H_N_IN]:
+            raise ValueError("x: expected %d values, got %d" % (q[_H_N_IN], len(x)))
+        if q[_H_FLAGS] & 1:
             self._quantize(x)
-            x = self._in_view
-        col = self._col
-        for L in self._layers:
-            x = run_layer(L, x, col)
-        self._y = y = x
+            x = self._in_buf
+        g = self._g
+        p = 0
+        act = self._arena
+        for _ in range(q[_H_COUNT]):
+            if g[p] != F.OP_RESHAPE:
+                p = run_layer(self, p, x)
+                x = act
+            else:
+                p += 1
+        y0 = q[_H_Y0]
+        n = q[_H_N_OUT]
+        if x is not act:  # only reshapes: the output is the input
+            for i in range(n):
+                act[y0 + i] = x[i]
         best = 0
-        top = y[0]
-        for i in range(1, self._n_out):
-            if y[i] > top:
-                top = y[i]
+        top = act[y0]
+        for i in range(1, n):
+            if act[y0 + i] > top:
+                top = act[y0 + i]
                 best = i
-        self._last = best
+        q[_H_LAST] = best
         if out is not None:
             if out is not self._out_seen:
                 self._check_out(out)
-            if self._out_float:
-                s, zp = self._out_scale, self._out_zp
-                for i in range(self._n_out):
-                    out[i] = (y[i] - zp) * s
+            if q[_H_FLAGS] & 2:
+                s, zp = self._f[1], q[_H_OUT_ZP]
+                for i in range(n):
+                    out[i] = (act[y0 + i] - zp) * s
             else:
-                for i in range(self._n_out):
-                    out[i] = y[i]
+                for i in range(n):
+                    out[i] = act[y0 + i]
         return best
 
     @property
     def output(self):
-        """The int8 outputs of the last predict (a memoryview into the arena; do not keep it)."""
-        return self._y
+        """The int8 outputs of the last predict (a memoryview into the arena, made per call; do not
+        keep it)."""
+        y0 = self._q[_H_Y0]
+        return memoryview(self._arena)[y0:y0 + self._q[_H_N_OUT]]
 
     def confidence(self, index=None):
         """Float score of class `index` (default: the last predicted one) after the last predict.
 
         With a softmax output this is the probability (q + 128) / 256.
         """
-        i = self._last if index is None else index
-        return (self._y[i] - self._out_zp) * self._out_scale
+        q = self._q
+        i = q[_H_LAST] if index is None else index
+        return (self._arena[q[_H_Y0] + i] - q[_H_OUT_ZP]) * self._f[1]
 
     def label(self, index=None):
         """Class name of `index` (default: the last prediction), or its number as a string."""
-        i = self._last if index is None else index
+        i = self._q[_H_LAST] if index is None else index
         return self.classes[i] if i < len(self.classes) else str(i)
 
     def info(self):
         """Dict: kind, name, layers [(op, in (h, w, c), out (h, w, c))], params, macs, arena bytes,
         weight bytes (copied or not), backend, input/output quantization, classes."""
-        c = self.input_shape[-1] if self.input_shape else 1
+        shape = self.input_shape
+        c = shape[-1] if shape else 1
+        f = self._f
+        std = len(f) > 2
         return {
             "kind": "cnn",
             "name": self.name,
@@ -282,47 +382,58 @@ class Model:
             "weight_bytes": self.weight_bytes,
             "weights_copied": self.weights_copied,
             "backend": backend.NAME,
-            "input_shape": self.input_shape,
-            "input_scale": self._in_scale,
-            "input_zero_point": self._in_zp,
-            "input_mean": self._mean or [0.0] * c,
+            "input_shape": shape,
+            "input_scale": f[0],
+            "input_zero_point": self._q[_H_IN_ZP],
+            "input_mean": [f[2 + i] for i in range(c)] if std else [0.0] * c,
             "input_unit": self._unit,
-            "input_std": self._std or [1.0] * c,
-            "output_scale": self._out_scale,
-            "output_zero_point": self._out_zp,
+            "input_std": [f[2 + c + i] for i in range(c)] if std else [1.0] * c,
+            "output_scale": f[1],
+            "output_zero_point": self._q[_H_OUT_ZP],
             "classes": self.classes,
         }
 
-    def _layer_shapes(self):
-        # [(op name, in (h, w, c), out (h, w, c))] from the layer tuples (a reshape: between its neighbours)
+    def records(self):
+        """[(op, program offset)] of the layers, in order (for profiling with run_layer)."""
+        g = self._g
         res = []
-        prev = tuple(self.input_shape) if len(self.input_shape) == 3 else (1,) * (3 - len(self.input_shape)) + \
-            tuple(self.input_shape)
-        for L in self._layers:
-            op = L[0]
+        p = 0
+        for _ in range(self._q[_H_COUNT]):
+            res.append((g[p], p))
+            p += _SIZE[g[p]] + (26 if g[p] == F.OP_DEPTHWISE and g[p + 1] >= 0 else 0)
+        return res
+
+    def _layer_shapes(self):
+        # [(op name, in (h, w, c), out (h, w, c))] from the program (a reshape: between its neighbours)
+        q = self._g
+        res = []
+        shape = self.input_shape
+        prev = shape if len(shape) == 3 else (1,) * (3 - len(shape)) + shape
+        for op, p in self.records():
+            a = p + 1
+            if op == F.OP_DEPTHWISE:
+                a += 1
             if op == F.OP_CONV or op == F.OP_DEPTHWISE:
-                shape = ((L[6], L[7], L[8]), (L[18], L[19], L[9]))
+                shape = ((q[a + 8], q[a + 9], q[a + 10]), (q[a + 20], q[a + 21], q[a + 11]))
             elif op == F.OP_DENSE:
-                shape = ((1, 1, L[7]), (1, 1, L[6]))
+                shape = ((1, 1, q[a + 8]), (1, 1, q[a + 7]))
             elif op == F.OP_SOFTMAX:
-                shape = ((1, 1, L[2]), (1, 1, L[2]))
+                shape = ((1, 1, q[a + 2]), (1, 1, q[a + 2]))
             elif op == F.OP_RESHAPE:
                 shape = (prev, None)
             else:
-                p = L[2]
-                shape = ((p[1], p[2], p[3]), (p[4], p[5], p[3]))
+                shape = ((q[a + 3], q[a + 4], q[a + 5]), (q[a + 6], q[a + 7], q[a + 5]))
             if res and res[-1][2] is None:
                 res[-1] = (res[-1][0], res[-1][1], shape[0])
             res.append((F.OP_NAMES[op], shape[0], shape[1]))
             prev = shape[1]
         if res and res[-1][2] is None:
-            res[-1] = (res[-1][0], res[-1][1], (1, 1, self._n_out))
+            res[-1] = (res[-1][0], res[-1][1], (1, 1, self._q[_H_N_OUT]))
         return res
 
     def __repr__(self):
         return "<ulearn CNN %r: %d layers, %d params, %d MACs, arena %d B, backend %s>" % (
-            self.name, len(self._layers), self.params, self.macs, self.arena_bytes,
-            backend.NAME)
+            self.name, self._q[_H_COUNT], self.params, self.macs, self.arena_bytes, backend.NAME)
 
 
 def from_blob(blob, source="<bytes>"):
