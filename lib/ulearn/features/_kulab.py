@@ -27,6 +27,12 @@ _M = 6755399441055744.0                    # 1.5 * 2^52: (x + _M) - _M rounds x 
 _EPS = 1.0 / 1048576                       # below the distance of sqrt(n) from an integer, n < 2^31
 
 
+def double_precision():
+    """True when ulab computes in float64 here: the exact integer steps need it (a float32 ulab,
+    as on most CircuitPython boards, cannot hold the sums; Extractor then uses the Q15 paths)."""
+    return np.array([1.0 + 1.0 / 1099511627776])[0] != 1.0
+
+
 def _k(v):
     return np.full(1, v)                   # a one-element operand: no conversion per operator
 
@@ -44,6 +50,9 @@ class UlabPath:
     """Computes every feature of a window for one FeatureSpec with ulab (see the module docstring)."""
 
     def __init__(self, spec, codes):
+        if not double_precision():
+            raise ImportError("ulab computes in float32 here: the ulab feature path needs float64 "
+                              "(exact integer steps); use path='python' or 'viper'")
         self.spec = spec
         self.codes = codes
         t = spec.window
@@ -69,17 +78,16 @@ class UlabPath:
         self.s_f = _folds(s, f // 2)
         self.mean = s[:, 0]
         self.meanc = s[:, 0:1]
-        self.dq = np.zeros((ch, t))                    # 2^sh ((x - mean) >> sh), then z / 16
         e = np.zeros((ch, f))                          # its squares -> s2; then w
         self.e = e
         self.e_t = e[:, :t]
         self.e_f = _folds(e, f // 2)
         self.s2 = e[:, 0]
-        p = np.zeros((2 * ch, f))                      # 16 floor(w z / 256) ; 256 floor(w g / 64)
-        self.p_two = p.reshape((2, ch * f))
-        self.e_one = e.reshape((1, ch * f))
+        # rows 0..ch-1: (x - mean) >> sh, then z / 16, then 16 floor(w z / 256);
+        # rows ch..2ch-1: 256 floor(w g / 64); zero padded to f columns for the fold
+        p = np.zeros((2 * ch, f))
+        self.dq = p[:ch, :t]
         self.p_t = p[:, :t]
-        self.p3 = p[:ch, :t]
         self.p4 = p[ch:, :t]
         self.p_f = _folds(p, f // 2)
         self.a34 = p[:, 0]
@@ -224,7 +232,9 @@ class UlabPath:
                 std = np.minimum(std, _S16)
             vals[1] = std
             if need[2]:
-                if np.max(abs(mean)) < 16384.0 and np.max(std) < 16384.0:    # no shift in the Q15 rms
+                # |mean| < 16384 and std <= range / 2 + 1.5 * 2^sh < 16384: no shift in the Q15 rms
+                if (lmin > -16384.0 and hmax < 16384.0 and rmax < 32000.0) or (
+                        np.max(abs(mean)) < 16384.0 and np.max(std) < 16384.0):
                     r = mean * mean
                     r += std * std
                     r = np.sqrt(r)
@@ -251,19 +261,16 @@ class UlabPath:
                 e += KW
                 e += KM
                 e -= KM
-                # both rows of p = w (e, zero padded, broadcast over two blocks); then
-                # p3 = w z / 16 and p4 = 4 floor((w + 2) / 4) w; floored to 16 floor(w z / 256)
-                # and 256 floor(w g / 64) with one offset and one magic column
-                pt = self.p_two
-                pt -= pt
-                pt += self.e_one
+                # p3 = w z / 16 (in place of z) and p4 = 4 floor((w + 2) / 4) w, floored to
+                # 16 floor(w z / 256) and 256 floor(w g / 64) with one offset and one magic column
                 p4 = self.p4
+                p4 -= p4
+                p4 += e
                 p4 += KH
                 p4 += K4M
                 p4 -= K4M
                 p4 *= e
-                p3 = self.p3
-                p3 *= dq
+                dq *= e
                 pt = self.p_t
                 pt += self.p_off
                 pt += self.p_mag

@@ -8,7 +8,8 @@ Paths: 'python' (reference), 'viper' (same integers, compiled loops) and 'ulab' 
 vectorised in float64 by ulab, see _kulab.py: the same integers for the time-domain features, the
 spectral ones within 1 LSB on real windows; allocating). Default: from ulearn.backend.NAME
 (python -> python; otherwise viper when it compiles here: exact, allocation-free and faster than the
-ulab path on the unix port; else ulab when the backend is ulab, e.g. CircuitPython; else python).
+ulab path on the unix port; else ulab when the backend is ulab and computes in float64, e.g. a
+CircuitPython build without viper; else python).
 """
 
 from array import array
@@ -52,7 +53,12 @@ def default_path():
         _kern.kernels("viper")
         return "viper"
     except ImportError:
-        return "ulab" if backend.NAME == "ulab" else "python"
+        pass
+    if backend.NAME == "ulab":
+        from ulearn.features._kulab import double_precision
+        if double_precision():             # the ulab path's exact steps need float64
+            return "ulab"
+    return "python"
 
 
 def _sat(v):
