@@ -100,11 +100,11 @@ class UlabPath:
         self.thw = np.array([float(1 << j) for j in range(7)])
         k = _k
         self.K = (k(_M), k(1.0 / t), k(0.25 / t), k(0.5), k(-0.5 + 1.0 / 512), k(4 * _M), k(_M / 16),
-                  k(2 * _M), k(-1.0 + 2 * _EPS), k(-0.5 + _EPS), k(256.0 / t), k(1.0 / 32), k(1.0 / 16),
-                  k(-0.5), k(1.0), k(256.0), k(32767.0 / (t - 1)), k(0.25 / (t - 1)), k(16.0))
+                  k(-0.5 + _EPS), k(256.0 / t), k(1.0 / 32), k(1.0 / 16), k(1.0), k(256.0),
+                  k(32767.0 / (t - 1)), k(0.25 / (t - 1)), k(16.0))
         if m:
             self.magrow = self.win[c_n, :]
-            self.sq = np.zeros((m, t))                 # 2 (x >> 1) of the first m axes, squared
+            self.sq = np.zeros((m, t))                 # (x >> 1)^2 of the first m axes
             self.sqrows = [self.sq[c, :] for c in range(m)]
         self.out_obj = None
         self.out_view = None
@@ -135,8 +135,7 @@ class UlabPath:
         c_n = s.axes
         ch = self.ch
         need = self.need
-        (KM, KIT, KQT, KH, KW, K4M, KM16, K2M, KMAG, KSQ, K256T, K32, K16, KNH, K1, K256, KZ, KZQ,
-         KD) = self.K
+        KM, KIT, KQT, KH, KW, K4M, KM16, KSQ, K256T, K32, K16, K1, K256, KZ, KZQ, KD = self.K
         wt = np.frombuffer(x, dtype=np.int16, offset=2 * offset * c_n, count=t * c_n).reshape((t, c_n)).transpose()
         raw = self.raw
         raw -= raw
@@ -144,23 +143,21 @@ class UlabPath:
         win = self.win
         m = s.magnitude
         if m:
-            # magnitude = 2 isqrt(sum (x >> 1)^2): y = 2 (x >> 1) is x - 1/2 rounded to even;
-            # sum y^2 = 4 v; 2 isqrt(v) is sqrt(4 v) - 1 + 2 eps rounded to even
+            # magnitude = 2 isqrt(v), v = sum (x >> 1)^2 (int16 right_shift, squares added in place);
+            # isqrt(v) = sqrt(v) - 1/2 + eps rounded, then doubled
             sq = self.sq
             sq -= sq
-            sq += raw[:m, :] if m < c_n else raw
-            sq += KNH
-            sq += K2M
-            sq -= K2M
+            sq += np.right_shift(wt[:m, :] if m < c_n else wt, 1)
             sq *= sq
             mr = self.magrow
             mr -= mr
             for r in self.sqrows:
                 mr += r
             mr **= 0.5                         # pow(v, 0.5) in place: within an ulp, far below eps
-            mr += KMAG
-            mr += K2M
-            mr -= K2M
+            mr += KSQ
+            mr += KM
+            mr -= KM
+            mr += mr
         lo = np.min(win, axis=1)
         hi = np.max(win, axis=1)
         lmin = np.min(lo)
