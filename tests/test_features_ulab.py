@@ -3,7 +3,7 @@
 Time-domain features and the magnitude channel must equal the Q15 definition (host numpy twin)
 exactly; centroid and band within 1 LSB; dom equal except on near ties, where the Q15 FFT's
 rounding noise (<= 3 LSB per component, measured) can swap the two largest bins. Also runs
-tests/device/test_features_ulab.py inside the ulab build (the standard harness has no ulab).
+tests/device/test_features_ulab_device.py inside the ulab build (the standard harness has no ulab).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ALL = ("mean", "std", "rms", "min", "max", "ptp", "skew", "kurt", "zcr", "dom", 
 EXACT = ("mean", "std", "rms", "min", "max", "ptp", "skew", "kurt", "zcr")
 BANDS = {"basicmotions": [0.3, 1, 2.5, 5.01], "fan-sim": [1, 10, 25, 50, 100]}
 NEAR_TIE = 8.0      # Q15 LSB of amplitude between the two largest bins (measured noise <= 2.75 per component)
-DEVICE_FILE = Path(__file__).parent / "device" / "test_features_ulab.py"
+DEVICE_FILE = Path(__file__).parent / "device" / "test_features_ulab_device.py"
 
 RUN = """
 import json, gc
@@ -152,7 +152,7 @@ def test_ulab_path_other_specs(tmp_path):
         host = F.compute(Xq, spec, check_saturation=False).astype(int)
         dev, _, errors = run_ulab(spec, Xq, tmp_path)
         assert not errors
-        # window 5 is loud: the Q15 band root is quantized there (see tests/device/test_features_ulab.py)
+        # window 5 is loud: the Q15 band root is quantized there (see tests/device/test_features_ulab_device.py)
         check_against_definition(dev, host, spec, Xq, spectral_lsb=8 if "band" in feats else 1)
         if magnitude and "max" in feats:
             assert dev[5, spec.feature_names().index("mag.max")] == 32767
@@ -192,7 +192,7 @@ DEVICE_TESTS = [n.name for n in ast.parse(DEVICE_FILE.read_text()).body
 @pytest.mark.parametrize("compiled", [False, True], ids=["src", "mpy"])
 @pytest.mark.parametrize("func", DEVICE_TESTS)
 def test_device_file_in_the_ulab_interpreter(func, compiled, tmp_path):
-    """tests/device/test_features_ulab.py, which skips without ulab, run in the ulab build."""
+    """tests/device/test_features_ulab_device.py, which skips without ulab, run in the ulab build."""
     r = unixport.run(script=DEVICE_FILE.parent / "_runner.py", args=[DEVICE_FILE.stem, func], micropython=str(ULAB),
                      path=[DEVICE_FILE.parent], compiled=compiled, cwd=tmp_path, check=False)
     assert r.stdout.rstrip().endswith("ULEARN-TEST PASS"), r.stdout + r.stderr
