@@ -7,7 +7,11 @@
  *   out = clamp(requantize(acc, mult, shift) + out_off, act_min, act_max)
  * with requantize as in lib/ulearn/fixedpoint.py (TFLite int8 spec; left shift saturating).
  * Matrices are row-major; b holds one row of K weights per output channel (N x K).
- * On Cortex-M4/M7 (__ARM_FEATURE_DSP) an SXTAB16 + SMLAD path runs; otherwise portable C.
+ * On Cortex-M4/M7 (__ARM_FEATURE_DSP) an SXTAB16 + SMLAD path runs; on x86-64 (SSE2, the baseline of
+ * every x86-64) GEMMs of 2+ rows and whole conv layers run with PMADDWD over pairs of k and a 4-lane
+ * exact requantization, conv1d windows read in place from the once-widened input; otherwise portable C
+ * (UL_FORCE_PORTABLE: no DSP/SSE2 path; UL_FORCE_SCALAR: the microcontroller C loops on any host).
+ * Every path returns the same integers. Stack: <= 3 KB on Cortex-M, <= 17 KB on hosts.
  */
 #ifndef ULEARN_KERNEL_H
 #define ULEARN_KERNEL_H
