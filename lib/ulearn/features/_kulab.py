@@ -73,16 +73,14 @@ class UlabPath:
         self.mat = np.zeros((ch, n))                   # x, then x - mean; zero padded to nfft
         self.win = self.mat[:, :t] if t < n else self.mat
         self.raw = self.win[:c_n, :] if ch > c_n else self.win
-        s = np.zeros((ch, f))                          # sum of x -> mean
-        self.s_t = s[:, :t]
-        self.s_f = _folds(s, f // 2)
-        self.mean = s[:, 0]
-        self.meanc = s[:, 0:1]
-        e = np.zeros((ch, f))                          # its squares -> s2; then w
+        # x -> its row sums (mean); then the squares of (x - mean) >> sh -> s2; then w; then, when
+        # nfft = f, the spectrum (the padding is cleared again after it)
+        e = np.zeros((ch, f))
         self.e = e
         self.e_t = e[:, :t]
         self.e_f = _folds(e, f // 2)
         self.s2 = e[:, 0]
+        self.e_pad = e[:, t:] if t < f else None
         # rows 0..ch-1: (x - mean) >> sh, then z / 16, then 16 floor(w z / 256);
         # rows ch..2ch-1: 256 floor(w g / 64); zero padded to f columns for the fold
         p = np.zeros((2 * ch, f))
@@ -104,14 +102,14 @@ class UlabPath:
                   k(32767.0 / (t - 1)), k(0.25 / (t - 1)), k(16.0))
         if m:
             self.magrow = self.win[c_n, :]
-            self.sq = np.zeros((m, t))                 # (x >> 1)^2 of the first m axes
-            self.sqrows = [self.sq[c, :] for c in range(m)]
+            self.sq = p[:m, :t]                        # (x >> 1)^2 of the first m axes (p is free then)
+            self.sqrows = [p[c, :t] for c in range(m)]
         self.out_obj = None
         self.out_view = None
         self.vals = [None] * 12
         if self.spectral:
             nb = n // 2 + 1
-            self.spec_m = np.zeros((ch, n))
+            self.spec_m = e if n == f else np.zeros((ch, n))
             self.scratch = np.zeros(2 * n)
             self.rows = [self.mat[c, :] for c in range(ch)]
             self.srows = [self.spec_m[c, :] for c in range(ch)]
@@ -173,17 +171,16 @@ class UlabPath:
                     raise ValueError("window: axis %d is saturated (%d..%d); lower the sensor gain or "
                                      "in_scale" % (c, int(lo[c]), int(hi[c])))
         # mean = (2 sum + t) // 2t = sum / t + 1 / 4t rounded (never a tie)
-        st = self.s_t
+        st = self.e_t
         st -= st
         st += win
-        for a, b in self.s_f:
+        for a, b in self.e_f:
             a += b
-        mean = self.mean
-        mean *= KIT
+        mean = self.s2 * KIT
         mean += KQT
         mean += KM
         mean -= KM
-        win -= self.meanc
+        win -= mean.reshape((ch, 1))
         rng = hi - lo
         rmax = np.max(rng)
         vals = self.vals
@@ -306,6 +303,9 @@ class UlabPath:
                 c += 1
             p = self.half
             p *= p
+            if self.spec_m is self.e and self.e_pad is not None:
+                ep = self.e_pad                # the sums need zero padding: clear it after the spectrum
+                ep -= ep
             if need[9]:
                 dom = np.argmax(p, axis=1) * KD
                 dom += KD
