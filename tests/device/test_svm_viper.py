@@ -47,7 +47,7 @@ def _models(meta, arrays, source):
     except ImportError as e:
         skip("viper not available here: %s" % e)
     if vp._fused is None:
-        skip("the native backend is active: the fused viper SVM is not used with it")
+        skip("the native backend is active: kernel SVMs use its C matvec, not the one-call viper decision")
     return py, vp
 
 

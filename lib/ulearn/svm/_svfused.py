@@ -221,5 +221,3 @@ def v_linear(w: ptr16, z: ptr16, x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, bias
         return 1 if bv > 0 else 0
     return best
 
-
-FUSED = (v_kernel, v_linear)

@@ -203,7 +203,7 @@ class LinearSVM(_Model):
 
     def _setup(self):
         self._dec = _zeros("i", self.rows)
-        self._fused = qmath.fused(self.path)
+        self._fused = qmath.fused(self.path, "linear")
         self._prm = array("i", [self.n_features, self.rows, self.zq, self.out_shift, 0, 0])
 
     def predict(self, x, out=None):
@@ -212,8 +212,8 @@ class LinearSVM(_Model):
             self._check(x)
             a = self.arrays
             self._prm[3] = self.out_shift      # partial_fit may have re-quantized the weights
-            return self._fused[1](a[TAG_LINW], self._z, x, self._mu, self._mul, self._sh, a[TAG_LINB], self._dec,
-                                  self._prm, out, 0 if out is None else self.rows)
+            return self._fused(a[TAG_LINW], self._z, x, self._mu, self._mul, self._sh, a[TAG_LINB], self._dec,
+                               self._prm, out, 0 if out is None else self.rows)
         z = self._normalize(x)
         dec = self._dec
         backend.matvec_q15(self.arrays[TAG_LINW], z, self.arrays[TAG_LINB], dec, self.rows,
@@ -257,7 +257,7 @@ class KernelSVM(_Model):
         self._zn = _zeros("i", 1)
         self._votes = bytearray(max(1, len(self.classes)))
         self._ftab, self._etab = qmath.exp_tables()
-        self._fused = qmath.fused(self.path)
+        self._fused = qmath.fused(self.path, "kernel")
         one = self.kind == KIND_ONECLASS_SVM
         self._prm = array("i", [self.n_features, self.n_sv, self.zq, self.out_shift, self.pairs,
                                 0 if one else len(self.classes)])
@@ -267,9 +267,9 @@ class KernelSVM(_Model):
         if self._fused is not None:            # the whole decision in one viper call
             self._check(x)
             a = self.arrays
-            c = self._fused[0](a[TAG_SVEC], self._z, x, self._mu, self._mul, self._sh, a[TAG_SVNM], a[TAG_PCOE],
-                               a[TAG_PINT], self._ftab, self._etab, self._k, self._dec, self._prm, self._votes, out,
-                               0 if out is None else self.pairs)
+            c = self._fused(a[TAG_SVEC], self._z, x, self._mu, self._mul, self._sh, a[TAG_SVNM], a[TAG_PCOE],
+                            a[TAG_PINT], self._ftab, self._etab, self._k, self._dec, self._prm, self._votes, out,
+                            0 if out is None else self.pairs)
             return self._dec[0] if self.kind == KIND_ONECLASS_SVM else c
         z = self._normalize(x)
         d = self.n_features
