@@ -788,17 +788,25 @@ static int sse_fits(int32_t n, int32_t k) {
 }
 
 static void sse_widen_w(const int8_t *b, int32_t n, int32_t k, int32_t b_off, int16_t *wt) {
-    const int32_t kp = (k + 1) / 2, nb = (n + 3) / 4;
-    for (int32_t q = 0; q < kp; q++) {
-        for (int32_t jb = 0; jb < nb; jb++) {
-            int16_t *e = wt + ((size_t)q * (size_t)nb + (size_t)jb) * 8u;
-            for (int32_t c = 0; c < 4; c++) {
-                const int32_t j = 4 * jb + c;
-                for (int32_t l = 0; l < 2; l++) {
-                    const int32_t t = 2 * q + l;
-                    e[2 * c + l] = (int16_t)(j < n && t < k ? b[(size_t)j * (size_t)k + (size_t)t] + b_off : 0);
-                }
+    const int32_t kp = (k + 1) / 2, nb = (n + 3) / 4, half = k / 2;
+    const size_t step = (size_t)nb * 8u;   /* int16 from one k-pair to the next */
+    for (int32_t j = 0; j < 4 * nb; j++) {   /* channel j: lanes 2 (j % 4) and 2 (j % 4) + 1 of block j / 4 */
+        int16_t *e = wt + (size_t)(j / 4) * 8u + 2u * (size_t)(j % 4);
+        if (j >= n) {
+            for (int32_t q = 0; q < kp; q++, e += step) {
+                e[0] = 0;
+                e[1] = 0;
             }
+            continue;
+        }
+        const int8_t *src = b + (size_t)j * (size_t)k;
+        for (int32_t q = 0; q < half; q++, e += step) {
+            e[0] = (int16_t)(src[2 * q] + b_off);
+            e[1] = (int16_t)(src[2 * q + 1] + b_off);
+        }
+        if (k & 1) {   /* the odd k's partner is 0 */
+            e[0] = (int16_t)(src[k - 1] + b_off);
+            e[1] = 0;
         }
     }
 }
