@@ -1,0 +1,17 @@
+# Viper features/SVMs on ARM code: a Cortex-M3 MicroPython in QEMU (qemu port, board MPS2_AN385).
+#   make micropython-qemu-m3 MPY_DIR=/path/to/micropython   -> .cache/micropython-qemu-m3/firmware.elf
+# Used by tests/test_features_viper32.py and tests/test_svm_viper32.py (they skip without it).
+# Needs: gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm.
+
+QEMU_M3_CACHE := .cache/micropython-qemu-m3
+
+.PHONY: micropython-qemu-m3
+micropython-qemu-m3:
+	@test -n "$(MPY_DIR)" || { echo "MPY_DIR not set: give a MicroPython source tree (tag v1.28.0)"; exit 2; }
+	mkdir -p $(QEMU_M3_CACHE)/empty-lib && echo "no frozen modules" > $(QEMU_M3_CACHE)/empty-lib/README.md
+	echo "# no frozen modules" > $(QEMU_M3_CACHE)/manifest.py
+	$(MAKE) -C $(MPY_DIR)/mpy-cross -j2
+	$(MAKE) -C $(MPY_DIR)/ports/qemu -j2 BOARD=MPS2_AN385 BUILD=$(abspath $(QEMU_M3_CACHE))/build \
+	  MICROPY_HEAP_SIZE=1048576 FROZEN_MANIFEST=$(abspath $(QEMU_M3_CACHE))/manifest.py \
+	  MPY_LIB_DIR=$(abspath $(QEMU_M3_CACHE))/empty-lib
+	cp $(QEMU_M3_CACHE)/build/firmware.elf $(QEMU_M3_CACHE)/firmware.elf
