@@ -1,9 +1,10 @@
 """On a 32-bit MicroPython (like every Cortex-M board) predict of the int8 CNN allocates nothing with
-the viper and native backends (the viper softmax and requantization checks stay in machine words), and
-the viper softmax gives the same bytes as the Python one and the host reference on both word sizes.
+the viper, native and pure-Python backends (viper: machine words; Python: the multipliers as 16-bit
+halves and requantization / softmax on limbs, ulearn._limbs and ulearn.nn._slimbs), and the viper and
+limb softmaxes give the same bytes as the Python one and the host reference on both word sizes.
 
 The 32-bit interpreter: $ULEARN_MICROPYTHON32 or .cache/micropython-i686/micropython
-(`make micropython-32bit MPY_DIR=...`). The pure-Python backend still boxes Q31 integers there (docs/nn.md).
+(`make micropython-32bit MPY_DIR=...`).
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ def _alloc(backend: str, arch: str, tmp_path: Path, path: list[Path] | None = No
                         micropython=_exe(arch), arch=arch, heap="1m", path=path).stdout.split()
 
 
-@pytest.mark.parametrize(("backend", "arch"), [("viper", "x86"), ("viper", "x64"), ("python", "x64")])
+@pytest.mark.parametrize(("backend", "arch"), [("viper", "x86"), ("viper", "x64"), ("python", "x86"),
+                                               ("python", "x64")])
 def test_predict_allocates_nothing_over_100_calls(backend, arch, tmp_path):
-    # the pure-Python backend on 32-bit still boxes the Q31 multipliers and products: not here
     assert _alloc(backend, arch, tmp_path) == ["ALLOC", "0", "ALLOC", "0"]  # fan, digits-shaped
 
 
@@ -94,6 +95,7 @@ SOFTMAX_CODE = """
 import struct
 from array import array
 from ulearn.nn.layers import softmax
+from ulearn.nn._slimbs import softmax_limbs
 from ulearn.nn._vpool import softmax as vsoftmax
 with open({src!r}, 'rb') as f:
     data = f.read()
@@ -107,15 +109,18 @@ while p < len(data):
     q[2] = mult  # the program words (x0, out0, n, mult0, left shift, diff_min) as the model makes them:
     # diff_min clamped to >= -256, in an int16 program and an int32 one (with an offset)
     dmin = diff_min if diff_min > -256 else -256
-    g16 = array('h', [0, 0, n, 2, shift, dmin])
+    hi = mult >> 16
+    g16 = array('h', [0, 0, n, 2, shift, dmin, hi, (mult & 0xFFFF) - 32768])
     g32 = array('i', [7, 7, 0, 0, n, 2, shift, dmin])
     a = array('b', bytes(n))
     b = array('b', bytes(n))
     c = array('b', bytes(n))
+    d = array('b', bytes(n))
     softmax(x, a, q, g16, 0)
     vsoftmax(x, b, q, g16, 0, 0)
     vsoftmax(x, c, q, g32, 2, 1)
-    assert b == c
+    softmax_limbs(x, d, q, g16, 0, 6)
+    assert b == c and d == a
     res += bytes(a) + bytes(b)
 with open({dst!r}, 'wb') as f:
     f.write(res)

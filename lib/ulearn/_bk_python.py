@@ -4,7 +4,7 @@ Loaded by ulearn.backend on first use (or by select("python")); see ulearn.backe
 """
 
 from ulearn import backend as _b
-from ulearn.fixedpoint import rdbpot, sat32, srdhm, wrap32
+from ulearn.fixedpoint import LIMBS, rdbpot, sat32, srdhm, wrap32
 
 try:
     from micropython import const
@@ -16,17 +16,29 @@ _SMALL_MAX = const(1073741823)  # 2^30 - 1 and -2^30: the small-int range of 32-
 _SMALL_MIN = const(-1073741824)
 _SHIFT_MIN = const(-31)
 _SHIFT_MAX = const(30)
+# LIMBS (ulearn.fixedpoint): ports whose small integers are 31-bit (32-bit MicroPython / CircuitPython).
+# There a Q31 multiplier is a heap object, so the multipliers come as 16-bit halves after the layer's
+# program words (2 per channel: ulearn.fixedpoint.halves; conv_s8: words 26.., gemm_s8: words 14..) and
+# the requantization runs on limbs (ulearn._limbs.requantize_limbs, imported when this backend is chosen):
+# nothing allocated.
+requantize_limbs = None
 
 # ---- argument checks of the layer kernels (shared by the Python-level backends; no allocation) ----
 
-def check_requant(q, mult0, w, shift0, n, out_off, act_min, act_max):
+def check_requant(q, mult0, w, shift0, n, out_off, act_min, act_max, g=None, h=-1):
     """Check per-channel requantization arguments (multipliers q[mult0:mult0+n], shifts
-    w[shift0:shift0+n]) for `n` channels; raise ValueError naming the bad one."""
+    w[shift0:shift0+n]; with `h` >= 0 the multipliers' halves g[h:h+2n] instead of q, see LIMBS) for `n`
+    channels; raise ValueError naming the bad one."""
+    if h >= 0:
+        _region(g, h, 2 * n, "program (multiplier halves)")
     for j in range(n):
         s = w[shift0 + j]
         if s < _SHIFT_MIN or s > _SHIFT_MAX:
             raise ValueError("shift[%d] = %d outside [-31, 30]" % (j, s))
-        if q[mult0 + j] < 0:
+        if h >= 0:
+            if not 0 <= g[h + 2 * j] <= 32767 or not -32768 <= g[h + 2 * j + 1] <= 32767:
+                raise ValueError("mult[%d]: halves outside int16 (see ulearn.fixedpoint.halves)" % j)
+        elif q[mult0 + j] < 0:
             raise ValueError("mult[%d] = %d is negative (Q31 multipliers are in [0, 2^31))" % (j, q[mult0 + j]))
     check_out(out_off, act_min, act_max)
 
@@ -96,9 +108,10 @@ def check_conv_prog(x, act, w, q, g, p):
 
 
 def _py_gemm(a, a0, b, b0, q, bias0, mult0, sb, shift0, out, out0, m, n, k, a_off, b_off, out_off, act_min,
-             act_max):
+             act_max, g=None, h=-1):
     # a (m x k) at a[a0], b (n x k) at b[b0], bias q[bias0] (-1: none), multipliers q[mult0] (-1: int32
-    # output without requantization), shifts sb[shift0]; out[out0 + i*n + j]
+    # output without requantization) or, with h >= 0, their halves g[h + 2j], g[h + 2j + 1] (LIMBS),
+    # shifts sb[shift0]; out[out0 + i*n + j]
     for i in range(m):
         ai = a0 + i * k
         oi = out0 + i * n
@@ -115,7 +128,9 @@ def _py_gemm(a, a0, b, b0, q, bias0, mult0, sb, shift0, out, out0, m, n, k, a_of
                 out[oi + j] = acc
                 continue
             s = sb[shift0 + j]
-            if s > 0:
+            if h >= 0:
+                v = requantize_limbs(acc, g[h + 2 * j], g[h + 2 * j + 1], s)
+            elif s > 0:
                 v = srdhm(sat32(acc << s), q[mult0 + j])
             else:
                 v = rdbpot(srdhm(acc, q[mult0 + j]), -s)
@@ -132,9 +147,10 @@ def _py_gemm_s8(x, act, w, q, g, p):
     """
     check_gemm_prog(x, act, w, q, g, p)
     n = g[p + 7]
-    check_requant(q, g[p + 4], w, g[p + 5], n, g[p + 11], g[p + 12], g[p + 13])
+    h = p + 14 if LIMBS else -1
+    check_requant(q, g[p + 4], w, g[p + 5], n, g[p + 11], g[p + 12], g[p + 13], g, h)
     _py_gemm(x, g[p], w, g[p + 2], q, g[p + 3], g[p + 4], w, g[p + 5], act, g[p + 1], g[p + 6], n, g[p + 8],
-             g[p + 9], g[p + 10], g[p + 11], g[p + 12], g[p + 13])
+             g[p + 9], g[p + 10], g[p + 11], g[p + 12], g[p + 13], g, h)
 
 
 def _py_gemm_s32(a, b, bias, out, m, n, k, a_off, b_off):
@@ -181,9 +197,10 @@ def _py_im2col_s8(x, col, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h,
                 pad_top, pad_left, out_w, 0, out_h * out_w, pad_value)
 
 
-def make_conv(gemm_at, im2col, check_requant=None):
+def make_conv(gemm_at, im2col, check_requant=None, limbs=False):
     """A conv_s8 built from a GEMM with offsets (signature of _py_gemm) and an im2col of row blocks
-    (signature of im2col_rows), for the Python-level backends.
+    (signature of im2col_rows), for the Python-level backends. `limbs`: the GEMM takes the multipliers'
+    halves after the program words (LIMBS).
 
     `check_requant` replaces check_requant here (same arguments and errors), e.g. one that
     reads the Q31 multipliers without making Python integers of them (viper on 32-bit ports)."""
@@ -198,7 +215,11 @@ def make_conv(gemm_at, im2col, check_requant=None):
         out_off = g[p + 23]
         act_min = g[p + 24]
         act_max = g[p + 25]
-        check_requant(q, g[p + 6], w, g[p + 7], out_c, out_off, act_min, act_max)
+        h = p + 26 if limbs else -1
+        if limbs:
+            check_requant(q, g[p + 6], w, g[p + 7], out_c, out_off, act_min, act_max, g, h)
+        else:
+            check_requant(q, g[p + 6], w, g[p + 7], out_c, out_off, act_min, act_max)
         in_c = g[p + 10]
         row = g[p + 12] * g[p + 13] * in_c
         rows = g[p + 20] * g[p + 21]
@@ -212,8 +233,12 @@ def make_conv(gemm_at, im2col, check_requant=None):
                 nb = block
             im2col(x, g[p], act, col0, g[p + 8], g[p + 9], in_c, g[p + 12], g[p + 13], g[p + 14], g[p + 15],
                    g[p + 16], g[p + 17], g[p + 18], g[p + 19], g[p + 21], r0, nb, -in_off)
-            gemm_at(act, col0, w, g[p + 4], q, g[p + 5], g[p + 6], w, g[p + 7], act, g[p + 1] + r0 * out_c, nb,
-                    out_c, row, in_off, 0, out_off, act_min, act_max)
+            if limbs:
+                gemm_at(act, col0, w, g[p + 4], q, g[p + 5], g[p + 6], w, g[p + 7], act, g[p + 1] + r0 * out_c, nb,
+                        out_c, row, in_off, 0, out_off, act_min, act_max, g, h)
+            else:
+                gemm_at(act, col0, w, g[p + 4], q, g[p + 5], g[p + 6], w, g[p + 7], act, g[p + 1] + r0 * out_c, nb,
+                        out_c, row, in_off, 0, out_off, act_min, act_max)
             r0 += nb
     return conv_s8
 
@@ -245,11 +270,14 @@ def _py_matvec_q15(w, x, bias, out, rows, cols, shift):
         out[r] = sat32((acc + rnd) >> shift)
 
 
-_py_conv_s8 = make_conv(_py_gemm, im2col_rows)
+_py_conv_s8 = make_conv(_py_gemm, im2col_rows, None, LIMBS)
 
 
 def functions():
     """The six backend functions (pure Python)."""
+    global requantize_limbs
+    if LIMBS and requantize_limbs is None:
+        from ulearn._limbs import requantize_limbs
     return (_py_gemm_s8, _py_gemm_s32, _py_im2col_s8, _py_conv_s8, _py_dot_q15, _py_matvec_q15)
 
 

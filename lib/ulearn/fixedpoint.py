@@ -12,6 +12,8 @@ Python) and every host reference gives exactly these integers:
 power-of-two exponent in [-31, 30].
 """
 
+import sys
+
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -24,6 +26,10 @@ SHIFT_MIN = const(-31)
 SHIFT_MAX = const(30)
 _Q31 = const(2147483648)    # 2^31
 _HALF = const(1073741824)   # 2^30
+# True on ports whose small integers are 31-bit (32-bit MicroPython / CircuitPython), where Q31 values
+# are heap objects: the pure-Python kernels then requantize with ulearn._limbs.requantize_limbs (the
+# same integers as requantize, every intermediate a small int)
+LIMBS = sys.maxsize < 4294967296
 
 
 def sat32(x):

@@ -8,6 +8,7 @@ Shapes include K=1, odd K, M or N = 1, -128/127 extremes, zero points at their l
 from array import array
 
 from ulearn import backend
+from ulearn.fixedpoint import LIMBS
 
 
 class Rng:
@@ -48,19 +49,32 @@ def _cat(tc, *parts):
             for _ in range(part):
                 out.append(3)
         elif part is not None:
-            out.extend(part)
+            for v in part:  # not extend(): MicroPython copies the bytes of an array of another typecode
+                out.append(v)
+    return out
+
+
+def _halves(mult):
+    # the multipliers' halves that follow a program on ports with 31-bit small ints (ulearn.fixedpoint.LIMBS)
+    out = array("i")
+    if LIMBS:
+        from ulearn._limbs import halves
+        for v in mult:
+            hi, lo = halves(v)
+            out.append(hi)
+            out.append(lo)
     return out
 
 
 def gemm_args(a, b, bias, mult, shift, m, n, k, a_off, b_off, out_off, lo, hi, pad=0, wide=True):
     """(x, act, w, q, g, p) for backend.gemm_s8 from plain buffers: every region after `pad` filler
-    elements (so the offsets are exercised), the program in an int32 (`wide`) or int16 array. The
-    output is act[pad:pad + m*n]."""
+    elements (so the offsets are exercised), the program in an int32 (`wide`) or int16 array (followed
+    by the multipliers' halves where ulearn.fixedpoint.LIMBS). The output is act[pad:pad + m*n]."""
     nb = 0 if bias is None else n
     words = [pad, pad, pad, -1 if bias is None else pad, pad + nb, 2 * pad + n * k, m, n, k, a_off, b_off, out_off,
              lo, hi]
     return (_cat("b", pad, a), array("b", bytes(pad + m * n)), _cat("b", pad, b, pad, shift),
-            _cat("i", pad, bias, mult), _cat("i" if wide else "h", pad, words), pad)
+            _cat("i", pad, bias, mult), _cat("i" if wide else "h", pad, words, _halves(mult)), pad)
 
 
 def conv_args(x, w, bias, mult, shift, col_len, geom, pad=0, wide=True):
@@ -71,7 +85,7 @@ def conv_args(x, w, bias, mult, shift, col_len, geom, pad=0, wide=True):
     nb = 0 if bias is None else geom[3]
     words = [pad, pad, pad + n_out + pad, col_len, pad, -1 if bias is None else pad, pad + nb, 2 * pad + len(w)]
     return (_cat("b", pad, x), array("b", bytes(pad + n_out + pad + col_len)), _cat("b", pad, w, pad, shift),
-            _cat("i", pad, bias, mult), _cat("i" if wide else "h", pad, words, geom), pad)
+            _cat("i", pad, bias, mult), _cat("i" if wide else "h", pad, words, geom, _halves(mult)), pad)
 
 
 def check_gemm(name, cases=40, seed=11):

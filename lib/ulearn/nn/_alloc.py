@@ -6,13 +6,15 @@ ONE int32 array ``q`` (a header of model words, ulearn.nn.model H_*, then every 
 and the layer program ``g``: one record per layer, ``[op, arguments...]`` (sizes: ulearn.nn.model
 _SIZE), the arguments
 being the words the kernels read (ulearn.backend conv_s8 / gemm_s8, ulearn.nn.layers pool / softmax /
-depthwise_conv), in an array('h') when every word fits 16 bits (else 'i'). No tuple and no memoryview
-per layer: kernels take whole buffers and offsets.
+depthwise_conv), in an array('h') when every word fits 16 bits (else 'i'). On ports with 31-bit small
+ints (ulearn.fixedpoint.LIMBS) each weighted record (and softmax) is followed by its multipliers'
+16-bit halves. No tuple and no memoryview per layer: kernels take whole buffers and offsets.
 """
 
 from array import array
 
 from ulearn.blob import BlobError
+from ulearn.fixedpoint import LIMBS
 from ulearn.nn import format as F
 from ulearn.nn.model import int8_array
 
@@ -67,11 +69,11 @@ def _read_into(f, off, into, nbytes, source):
              (got or 0, nbytes))
 
 
-def _place(source, sec, path, nch, ints):
-    """(w, q, copied): int8 array [weights | shifts], int32 array [header | bias | mult | room for the
-    program], whether the weights were copied from memory (a raw file is read straight into them)."""
-    wlen = sec[F.TAG_WEIGHTS][1] if path is not None else len(sec[F.TAG_WEIGHTS])
-    w = int8_array(wlen + nch, zero=False)  # the largest block first
+def _place(source, sec, path, nch, ints, w):
+    """(q, copied): fills `w` (int8 array [weights | shifts], allocated by the model first: the largest
+    block), makes the int32 array [header | bias | mult]; whether the weights were copied from memory
+    (a raw file is read straight into them)."""
+    wlen = len(w) - nch
     q = array("i", range(ints))  # one allocation (MicroPython sizes it from len(range))
     if path is not None:  # raw file: sections read straight into the arrays kept
         woff = sec[F.TAG_WEIGHTS][0]
@@ -82,7 +84,7 @@ def _place(source, sec, path, nch, ints):
             _read_into(f, sec[F.TAG_SHIFT][0], wv[wlen:], nch, source)
             _read_into(f, sec[F.TAG_BIAS][0], qv[_HDR:_HDR + nch], 4 * nch, source)
             _read_into(f, sec[F.TAG_MULT][0], qv[_HDR + nch:_HDR + 2 * nch], 4 * nch, source)
-        return w, q, False
+        return q, False
     import struct
     wsec, ssec = sec[F.TAG_WEIGHTS], sec[F.TAG_SHIFT]
     for i in range(wlen):
@@ -95,23 +97,24 @@ def _place(source, sec, path, nch, ints):
     for j in range(nch):
         q[_HDR + j] = struct.unpack_from("<i", bsec, 4 * j)[0]
         q[_HDR + nch + j] = struct.unpack_from("<i", msec, 4 * j)[0]
-    return w, q, wlen > 0
+    return q, wlen > 0
 
 
-def build(self, source, plan, arena, sec, path):
+def build(self, source, plan, arena, w, sec, path):
     """Make the arrays and the layer program of a checked model (`plan` from ulearn.nn._load.check,
-    `arena` its int8 arena, `sec` its sections: memoryviews, or (file offset, length) when `path` names
-    the raw blob file) into `self`; BlobError saying how many bytes it needs when they do not fit."""
+    `arena` its int8 arena, `w` its int8 weights array, still to fill, `sec` its sections: memoryviews,
+    or (file offset, length) when `path` names the raw blob file) into `self`; BlobError saying how many
+    bytes it needs when they do not fit."""
     try:
-        _alloc(self, source, plan, arena, sec, path)
+        _alloc(self, source, plan, arena, w, sec, path)
     except MemoryError:
         _err(source, "model needs about %d bytes of heap (arena %d), allocation failed: use a smaller "
              "model or free memory first" % (plan[6], plan[4]))
 
 
-def _alloc(self, source, plan, arena, sec, path):
-    layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords = plan
-    w, q, copied = _place(source, sec, path, nch, ints)
+def _alloc(self, source, plan, arena, w, sec, path):
+    layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords, wlen = plan
+    q, copied = _place(source, sec, path, nch, ints, w)
     g = array("i" if wide else "h", range(words))  # the layer program
     wlen = len(w) - nch
     for j in range(nch):
@@ -166,6 +169,13 @@ def _alloc(self, source, plan, arena, sec, path):
                 g[a + 28 + 7] = r[_OUT_C] * r[_K_H] * r[_K_W] * r[_IN_C]
                 a += 26
             a += 28
+        if LIMBS and (op == F.OP_CONV or op == F.OP_DEPTHWISE or op == F.OP_DENSE or op == F.OP_SOFTMAX):
+            m0 = _HDR + nch + r[_Q_OFF]
+            for j in range(1 if op == F.OP_SOFTMAX else r[_OUT_C]):  # the multipliers' 16-bit halves
+                v = q[m0 + j]  # (ulearn._limbs.halves, written out: that module is not loaded here)
+                g[a] = v >> 16
+                g[a + 1] = (v & 0xFFFF) - 32768
+                a += 2
         if op != F.OP_RESHAPE:
             first = False
         p = a
@@ -186,6 +196,7 @@ def _alloc(self, source, plan, arena, sec, path):
     q[13] = mwords[3]
     q[14] = 1 if copied else 0
     shape = mwords[4]
+    q[19] = 1 if LIMBS else 0  # weighted records are followed by their multipliers' halves
     q[15] = len(shape)
     for i in range(len(shape)):
         q[16 + i] = shape[i]

@@ -8,6 +8,7 @@ import struct
 import sys
 
 from ulearn.blob import BlobError
+from ulearn.fixedpoint import LIMBS
 from ulearn.nn import format as F
 
 backend = sys.modules["ulearn.backend"]
@@ -241,6 +242,10 @@ def check(self, meta, layr, psec, lengths, source):
                 dw += _dw_bytes(r) + r[_OUT_C]
                 words += 26
         words += _WORDS[op]
+        if LIMBS and (op == F.OP_CONV or op == F.OP_DEPTHWISE or op == F.OP_DENSE):
+            words += 2 * r[_OUT_C]  # the multipliers' halves (ulearn.fixedpoint.LIMBS)
+        elif LIMBS and op == F.OP_SOFTMAX:
+            words += 2
         layers.append(r)
     self.name = meta.get("name", "")
     self.classes = meta.get("classes") or []
@@ -282,4 +287,4 @@ def check(self, meta, layr, psec, lengths, source):
     need = total + wlen + nch + 4 * ints + (4 if wide else 2) * words + dw + _MODEL_OVERHEAD
     mwords = (meta.get("input_zero_point", 0), meta.get("output_zero_point", 0), meta.get("params", 0),
               meta.get("macs", 0), shape)
-    return layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords
+    return layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords, wlen

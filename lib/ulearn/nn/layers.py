@@ -24,14 +24,18 @@ _EXP_MINUS_EIGHTH = const(1895147668)
 _ONE_THIRD = const(715827883)
 _C48_17 = const(1515870810)
 _CNEG32_17 = const(-1010580540)
+_rql = None  # ulearn._limbs.requantize_limbs, loaded when first needed (ulearn.fixedpoint.LIMBS)
 
 
-def depthwise_conv(x, act, w, q, g, p):
+def depthwise_conv(x, act, w, q, g, p, h=-1):
     """Depthwise conv2d from the program at g[p:]: the conv_s8 words of ulearn.backend (CONV_*; weights
     'b' 1 x KH x KW x (C*dm) at w[W0]) and the depth multiplier dm in word 26. Output channel c*dm+m
     reads input channel c; acc = sum (x + in_off) * w + bias; requantized per channel, + out_off,
-    clamped to [act_min, act_max].
+    clamped to [act_min, act_max]. h >= 0: the multipliers' halves are at g[h:] (ulearn.fixedpoint.LIMBS).
     """
+    global _rql
+    if h >= 0 and _rql is None:
+        from ulearn._limbs import requantize_limbs as _rql
     x0 = g[p]
     o = g[p + 1]
     w0 = g[p + 4]
@@ -76,7 +80,10 @@ def depthwise_conv(x, act, w, q, g, p):
                             acc += (x[(xrow + ix) * in_c + ch] + in_off) * w[wrow + kx * out_c]
                 if acc > _SMALL_MAX or acc < _SMALL_MIN:  # wrap32 only when it can matter (it boxes on 32-bit)
                     acc = wrap32(acc)
-                v = requantize(acc, q[mult0 + c], w[shift0 + c]) + out_off
+                if h >= 0:
+                    v = _rql(acc, g[h + 2 * c], g[h + 2 * c + 1], w[shift0 + c]) + out_off
+                else:
+                    v = requantize(acc, q[mult0 + c], w[shift0 + c]) + out_off
                 act[o] = act_min if v < act_min else (act_max if v > act_max else v)
                 o += 1
 

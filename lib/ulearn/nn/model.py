@@ -32,38 +32,33 @@ except ImportError:  # CPython
 import ulearn.backend  # noqa: F401 - the package chooses the provider once, at import
 from ulearn import int8_array  # noqa: F401 - also used by ulearn.nn and ulearn.nn._alloc
 from ulearn.nn import format as F
-from ulearn.nn.layers import depthwise_conv, pool, softmax
 
 # the module itself (the package attribute `ulearn.backend` is a forwarding callable)
 backend = sys.modules["ulearn.backend"]
 
 _COMPILED = ("viper", "native")  # backends whose port compiles viper: pooling follows them
-_vpool = None
-_vsoftmax = None
 _SOFTMAX_MAX = const(4095)  # longest softmax the viper one takes (its int32 sum of exps cannot wrap)
+_vp = None  # ulearn.nn._vpool (viper pooling and softmax), or False on a port without viper
+_L = None   # ulearn.nn.layers (the Python kernels), loaded when first needed
 
 
-def _viper_pool():
-    global _vpool
-    if _vpool is None:
+def _viper():
+    global _vp
+    if _vp is None:
         try:
-            from ulearn.nn._vpool import pool as f
+            from ulearn.nn import _vpool as v
         except (ImportError, SyntaxError, ValueError, AttributeError):  # no viper on this port
-            f = pool
-        _vpool = f
-    return _vpool
+            v = False
+        _vp = v
+    return _vp
 
 
-def _viper_softmax():
-    # the viper softmax allocates nothing on 32-bit ports too (the Python one boxes its Q31 integers)
-    global _vsoftmax
-    if _vsoftmax is None:
-        try:
-            from ulearn.nn._vpool import softmax as f
-        except (ImportError, SyntaxError, ValueError, AttributeError):  # no viper on this port
-            f = softmax
-        _vsoftmax = f
-    return _vsoftmax
+def _layers():
+    global _L
+    if _L is None:
+        from ulearn.nn import layers
+        _L = layers
+    return _L
 
 
 # model words at the start of q (written by ulearn.nn._alloc)
@@ -83,15 +78,25 @@ _H_PARAMS = const(12)
 _H_MACS = const(13)
 _H_COPIED = const(14)
 _H_NDIM = const(15)     # then the input shape in words 16 .. 18
+_H_LIMBS = const(19)    # 1: weighted records are followed by 2 words per channel (ulearn.fixedpoint.LIMBS)
 _native_pool = None
+_slimbs = None
+
+
+def _limb_softmax():
+    # ulearn.nn._slimbs.softmax_limbs: the softmax without heap integers on 31-bit-small-int ports
+    global _slimbs
+    if _slimbs is None:
+        from ulearn.nn._slimbs import softmax_limbs as f
+        _slimbs = f
+    return _slimbs
 
 
 def _npool():
-    # ulearn_native.pool_s8 (C pooling) when the native module has it, else the viper pooling
+    # ulearn_native.pool_s8 (C pooling) when the native module has it, else False
     global _native_pool
     if _native_pool is None:
-        f = getattr(sys.modules.get("ulearn_native"), "pool_s8", None)
-        _native_pool = f if f is not None else _viper_pool()
+        _native_pool = getattr(sys.modules.get("ulearn_native"), "pool_s8", None) or False
     return _native_pool
 
 
@@ -108,29 +113,38 @@ def run_layer(m, p, src):
     act = m._arena
     if op == F.OP_CONV:
         backend.conv_s8(src, act, m._w, m._q, g, p + 1)
+        if m._q[_H_LIMBS]:
+            return p + 27 + 2 * g[p + 12]
     elif op == F.OP_DENSE:
         backend.gemm_s8(src, act, m._w, m._q, g, p + 1)
+        if m._q[_H_LIMBS]:
+            return p + 15 + 2 * g[p + 8]
     elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
         name = backend.NAME
-        if name == "native":
-            _npool()(src, act, g, p + 1)
-        elif name == "viper":
-            _viper_pool()(src, act, g, p + 1, m._q[_H_WIDE])
+        if name == "native" and _npool():
+            _native_pool(src, act, g, p + 1)
+        elif name in _COMPILED and _viper():
+            _vp.pool(src, act, g, p + 1, m._q[_H_WIDE])
         else:
-            pool(src, act, g, p + 1)
+            _layers().pool(src, act, g, p + 1)
     elif op == F.OP_DEPTHWISE:
         ix = g[p + 1]
+        end = p + (55 if ix >= 0 else 29)
         if ix >= 0 and backend.NAME != "python":  # as a dense conv whose weights are zero off the diagonal
             backend.conv_s8(src, act, m._extra[ix], m._q, g, p + 29)
         else:
-            depthwise_conv(src, act, m._w, m._q, g, p + 2)
-        if ix >= 0:
-            return p + 55
+            _layers().depthwise_conv(src, act, m._w, m._q, g, p + 2, end if m._q[_H_LIMBS] else -1)
+        return end + (2 * g[p + 13] if m._q[_H_LIMBS] else 0)
     elif op == F.OP_SOFTMAX:
-        if backend.NAME in _COMPILED and g[p + 3] <= _SOFTMAX_MAX:
-            _viper_softmax()(src, act, m._q, g, p + 1, m._q[_H_WIDE])
+        limbs = m._q[_H_LIMBS]
+        if backend.NAME in _COMPILED and g[p + 3] <= _SOFTMAX_MAX and _viper():
+            _vp.softmax(src, act, m._q, g, p + 1, m._q[_H_WIDE])  # no heap integers on 32-bit ports either
+        elif limbs:
+            _limb_softmax()(src, act, m._q, g, p + 1, p + 7)
         else:
-            softmax(src, act, m._q, g, p + 1)
+            _layers().softmax(src, act, m._q, g, p + 1)
+        if limbs:
+            return p + 9
     return p + _SIZE[op]
 
 
@@ -143,7 +157,8 @@ def _release(name):
 
 
 def _reserve(plan, source):
-    # free-heap check for everything the model will allocate, then the arena (int8, one block)
+    # free-heap check for everything the model will allocate, then the two large blocks, largest first:
+    # the int8 weights (+ shifts) and the arena; returns (arena, weights)
     from ulearn.blob import BlobError
     total, need = plan[4], plan[6]
     try:
@@ -157,7 +172,8 @@ def _reserve(plan, source):
                         "only %d free: use a smaller model or free memory first" % (
                             source, need, total, need - total, free))
     try:
-        return int8_array(total)
+        w = int8_array(plan[12] + plan[2], zero=False)
+        return int8_array(total), w
     except MemoryError:
         raise BlobError("%s: model needs about %d bytes of heap (arena %d), allocation failed: use a "
                         "smaller model or free memory first" % (source, need, total)) from None
@@ -181,10 +197,10 @@ class Model:
             plan, sec = _load.prepare(self, blob, path, source)
         finally:
             _release("_load")  # the checking code leaves the heap before the buffers are made
-        arena = _reserve(plan, source)  # the largest buffer first, into the space just freed
+        arena, w = _reserve(plan, source)  # the largest buffers first, into the space just freed
         from ulearn.nn import _alloc
         try:
-            _alloc.build(self, source, plan, arena, sec, path)
+            _alloc.build(self, source, plan, arena, w, sec, path)
         finally:
             _release("_alloc")
 
@@ -398,9 +414,19 @@ class Model:
         g = self._g
         res = []
         p = 0
+        limbs = self._q[_H_LIMBS]
         for _ in range(self._q[_H_COUNT]):
-            res.append((g[p], p))
-            p += _SIZE[g[p]] + (26 if g[p] == F.OP_DEPTHWISE and g[p + 1] >= 0 else 0)
+            op = g[p]
+            res.append((op, p))
+            p += _SIZE[op]
+            if op == F.OP_DEPTHWISE:
+                p += (26 if g[p - 28] >= 0 else 0) + (2 * g[p - 16] if limbs else 0)
+            elif limbs and op == F.OP_CONV:
+                p += 2 * g[p - 15]
+            elif limbs and op == F.OP_DENSE:
+                p += 2 * g[p - 7]
+            elif limbs and op == F.OP_SOFTMAX:
+                p += 2
         return res
 
     def _layer_shapes(self):
