@@ -8,15 +8,16 @@ tie. So mean, std, rms, min, max, ptp, skew, kurt, zcr and the magnitude channel
 path exactly. The spectrum is ulab's float FFT (utils.spectrogram) instead of the Q15 FFT, whose
 rounding noise cannot be reproduced cheaply: dom, centroid and band follow the same definitions in
 float (power = |X / nfft|^2 / 2) and agree within 1 LSB on real windows, except dom on near ties
-(tests/test_features_ulab.py).
+(tests/test_features_ulab.py); on loud windows the Q15 path's own quantization of the powers makes
+band differ by up to ~8 LSB and centroid by 2 (tests/device/test_features_ulab_device.py).
 
 Cost model (measured, docs/svm.md): a ulab call costs ~0.1-0.2 us plus ~0.4 ns per element when
 it works in place, ~3 ns per element when it allocates its result (ufuncs, binary operators) and
 ~2.6 ns per element for dot/sum. So the window lives in preallocated (channels, samples) matrices,
 nearly every step is an in-place operator over all channels at once, and row sums are folds
 (a[:, :w] += a[:, w:2w], halving w) over zero-padded power-of-two rows, several sums stacked in
-one matrix. ulab still allocates small objects on every call, so this path allocates a few KB per
-window; the Q15 paths allocate nothing.
+one matrix. ulab still allocates small objects (shapes, strides, reductions) on every call, so this
+path allocates ~20 KB per window; the Q15 paths allocate nothing.
 """
 
 from ulab import numpy as np
