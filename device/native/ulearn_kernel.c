@@ -898,7 +898,7 @@ static inline void sse_store(const int32_t *s, int32_t nc, int32_t j0, const int
      r == 0: h
    then saturating packs to int16, + out_off (saturating), clamp, pack to int8: the clamp of the exact
    sum, since every saturation is monotone and reaches beyond [-128, 127]. */
-#define UL_SSE_NCH 128    /* channels with per-call requantization tables (else the scalar sse_store) */
+#define UL_SSE_NCH 96     /* channels with per-call requantization tables (else the scalar sse_store) */
 
 typedef struct {
     const int16_t *wt;
@@ -907,8 +907,10 @@ typedef struct {
     const int8_t *shift;
     int32_t out_off, act_min, act_max;
     int tables;   /* the arrays below hold channels 0 .. n-1 (padded with zeros to a multiple of 4) */
-    int32_t tb[UL_SSE_NCH], tm[UL_SSE_NCH], tmr[UL_SSE_NCH], tr0[UL_SSE_NCH];
-    uint8_t vec16[UL_SSE_NCH / 16];   /* 16-channel group without a left shift: sse_rq4 */
+    /* per channel j: bias, 2 mult, 2^(32-r) (r = -shift >= 1; 0 for r = 0), -1 where r = 0; the *o
+       tables hold lanes 1 and 3 of each group of 4 in lanes 0 and 2 (PMULUDQ's operands) */
+    int32_t tb[UL_SSE_NCH], tm2[UL_SSE_NCH], tm2o[UL_SSE_NCH], tmr[UL_SSE_NCH], tmro[UL_SSE_NCH], tr0[UL_SSE_NCH];
+    uint8_t vec16[UL_SSE_NCH / 16];   /* 16-channel group: 1 no left shift (sse_rq4), 2 also no r = 0 */
     __m128i off, lo, hi;
 } sse_ctx_t;
 
@@ -932,49 +934,58 @@ static void sse_ctx_init(sse_ctx_t *t, const int16_t *wt, int32_t n, int32_t k, 
     for (int32_t j = 0; j < 4 * t->nb; j++) {
         const int32_t r = j < n && shift[j] <= 0 ? -shift[j] : 0;
         t->tb[j] = j < n && bias ? bias[j] : 0;
-        t->tm[j] = j < n ? mult[j] : 0;
+        t->tm2[j] = j < n ? (int32_t)(2u * (uint32_t)mult[j]) : 0;           /* < 2^32, read unsigned */
         t->tmr[j] = r >= 1 ? (int32_t)((uint32_t)1 << (32 - r)) : 0;   /* r = 1: 2^31, read unsigned */
         t->tr0[j] = r == 0 ? -1 : 0;
     }
+    for (int32_t j = 0; j < 4 * t->nb; j += 4) {
+        t->tm2o[j] = t->tm2[j + 1];
+        t->tm2o[j + 2] = t->tm2[j + 3];
+        t->tmro[j] = t->tmr[j + 1];
+        t->tmro[j + 2] = t->tmr[j + 3];
+        t->tm2o[j + 1] = t->tm2o[j + 3] = t->tmro[j + 1] = t->tmro[j + 3] = 0;
+    }
     for (int32_t g = 0; 16 * g < n; g++) {
-        int ok = 1;
+        int ok = 1, r0 = 0;
         for (int32_t j = 16 * g; j < n && j < 16 * g + 16; j++) {
             ok &= shift[j] <= 0;
+            r0 |= shift[j] == 0;
         }
-        t->vec16[g] = (uint8_t)ok;
+        t->vec16[g] = (uint8_t)(ok ? (r0 ? 1 : 2) : 0);
     }
     t->off = _mm_set1_epi16((int16_t)out_off);
     t->lo = _mm_set1_epi16((int16_t)act_min);
     t->hi = _mm_set1_epi16((int16_t)act_max);
 }
 
-/* the four unsigned 32 x 32 -> 64-bit products x[i] * m[i] plus `add`, each reduced to one dword:
-   bits 31..62 (shift31) or bits 32..63, as [p0, p1, p2, p3] */
-static inline __m128i sse_mul4(__m128i x, __m128i m, __m128i add, int shift31) {
-    __m128i pe = _mm_add_epi64(_mm_mul_epu32(x, m), add);
-    __m128i po = _mm_add_epi64(_mm_mul_epu32(_mm_srli_epi64(x, 32), _mm_srli_epi64(m, 32)), add);
-    if (shift31) {   /* bits 31..62 into the low dword */
-        pe = _mm_shuffle_epi32(_mm_srli_epi64(pe, 31), _MM_SHUFFLE(3, 1, 2, 0));
-        po = _mm_shuffle_epi32(_mm_srli_epi64(po, 31), _MM_SHUFFLE(3, 1, 2, 0));
-    } else {         /* the high dword */
-        pe = _mm_shuffle_epi32(pe, _MM_SHUFFLE(3, 1, 3, 1));
-        po = _mm_shuffle_epi32(po, _MM_SHUFFLE(3, 1, 3, 1));
-    }
-    return _mm_unpacklo_epi32(pe, po);
+/* the high dwords of the four unsigned 32 x 32 -> 64-bit products x[i] * m[i] + 2^31, as [p0, p1, p2, p3];
+   mo holds m[1] and m[3] in lanes 0 and 2 */
+static inline __m128i sse_mulhi4(__m128i x, __m128i m, __m128i mo) {
+    const __m128i half = _mm_set1_epi64x((int64_t)1 << 31), high = _mm_set1_epi64x((int64_t)0xFFFFFFFF00000000ull);
+    const __m128i pe = _mm_add_epi64(_mm_mul_epu32(x, m), half);
+    const __m128i po = _mm_add_epi64(_mm_mul_epu32(_mm_srli_epi64(x, 32), mo), half);
+    return _mm_or_si128(_mm_srli_epi64(pe, 32), _mm_and_si128(po, high));
 }
 
-/* 4 int32 sums (bias not yet added) of channels j .. j+3 -> the 4 requantized int32 (before out_off) */
-static inline __m128i sse_rq4(const sse_ctx_t *t, __m128i s, int32_t j) {
+/* 4 int32 sums (bias not yet added) of channels j .. j+3 -> the 4 requantized int32 (before out_off).
+   The operands are read as unsigned; a negative x adds 2^32 m to x m, i.e. m to the high dword.
+     h  = SRDHM(acc, mult) = high dword of acc * 2 mult + 2^31
+     hm = h - (h < 0)
+     r >= 1: floor((hm + 2^(r-1)) / 2^r) = high dword of hm * 2^(32-r) + 2^31     (RoundingDivideByPOT)
+     r == 0: h                                                (only when `zero`: a lane may have r = 0) */
+static inline __m128i sse_rq4(const sse_ctx_t *t, __m128i s, int32_t j, int zero) {
     const __m128i acc = _mm_add_epi32(s, _mm_loadu_si128((const __m128i *)(t->tb + j)));
-    const __m128i mu = _mm_loadu_si128((const __m128i *)(t->tm + j));
+    const __m128i m2 = _mm_loadu_si128((const __m128i *)(t->tm2 + j));
     const __m128i mr = _mm_loadu_si128((const __m128i *)(t->tmr + j));
-    const __m128i r0 = _mm_loadu_si128((const __m128i *)(t->tr0 + j));
-    /* a negative acc read as unsigned adds 2^32 mult to the product, i.e. 2 mult to bits 31..62 */
-    __m128i h = sse_mul4(acc, mu, _mm_set1_epi64x((int64_t)1 << 30), 1);
-    h = _mm_sub_epi32(h, _mm_slli_epi32(_mm_and_si128(_mm_srai_epi32(acc, 31), mu), 1));
+    __m128i h = sse_mulhi4(acc, m2, _mm_loadu_si128((const __m128i *)(t->tm2o + j)));
+    h = _mm_sub_epi32(h, _mm_and_si128(_mm_srai_epi32(acc, 31), m2));
     const __m128i hm = _mm_add_epi32(h, _mm_srai_epi32(h, 31));
-    __m128i d = sse_mul4(hm, mr, _mm_set1_epi64x((int64_t)1 << 31), 0);
+    __m128i d = sse_mulhi4(hm, mr, _mm_loadu_si128((const __m128i *)(t->tmro + j)));
     d = _mm_sub_epi32(d, _mm_and_si128(_mm_srai_epi32(hm, 31), mr));
+    if (!zero) {
+        return d;
+    }
+    const __m128i r0 = _mm_loadu_si128((const __m128i *)(t->tr0 + j));
     return _mm_or_si128(_mm_and_si128(r0, h), _mm_andnot_si128(r0, d));
 }
 
@@ -984,11 +995,12 @@ static inline __m128i sse_out16(const sse_ctx_t *t, __m128i a, __m128i b) {   /*
 }
 
 /* nc (1..16) requantized outputs of channels j0 .. from the sums s (zero past nc up to a multiple of 4) */
-static inline void sse_requant16(const sse_ctx_t *t, const int32_t *s, int32_t j0, int32_t nc, int8_t *o) {
-    const __m128i r0 = sse_rq4(t, _mm_load_si128((const __m128i *)s), j0);
-    const __m128i r1 = nc > 4 ? sse_rq4(t, _mm_load_si128((const __m128i *)(s + 4)), j0 + 4) : r0;
-    const __m128i r2 = nc > 8 ? sse_rq4(t, _mm_load_si128((const __m128i *)(s + 8)), j0 + 8) : r0;
-    const __m128i r3 = nc > 12 ? sse_rq4(t, _mm_load_si128((const __m128i *)(s + 12)), j0 + 12) : r0;
+static inline __attribute__((always_inline)) void sse_requant16(const sse_ctx_t *t, const int32_t *s, int32_t j0,
+                                                                 int32_t nc, int8_t *o, const int zero) {
+    const __m128i r0 = sse_rq4(t, _mm_load_si128((const __m128i *)s), j0, zero);
+    const __m128i r1 = nc > 4 ? sse_rq4(t, _mm_load_si128((const __m128i *)(s + 4)), j0 + 4, zero) : r0;
+    const __m128i r2 = nc > 8 ? sse_rq4(t, _mm_load_si128((const __m128i *)(s + 8)), j0 + 8, zero) : r0;
+    const __m128i r3 = nc > 12 ? sse_rq4(t, _mm_load_si128((const __m128i *)(s + 12)), j0 + 12, zero) : r0;
     const __m128i bytes = _mm_packs_epi16(sse_out16(t, r0, r1), sse_out16(t, r2, r3));
     if (nc == 16) {
         _mm_storeu_si128((__m128i *)o, bytes);
@@ -1016,8 +1028,10 @@ static inline void sse_row_all(const sse_ctx_t *t, const int16_t *a16, int8_t *o
             default: sse_row1(a16, t->wt, kp, nb, jb, s); break;
         }
         const int32_t j0 = 4 * jb, nc = t->n - j0 < 16 ? t->n - j0 : 16;
-        if (o8 && t->tables && t->vec16[jb / 4]) {
-            sse_requant16(t, s, j0, nc, o8 + j0);
+        if (o8 && t->tables && t->vec16[jb / 4] == 2) {   /* every lane shifts right */
+            sse_requant16(t, s, j0, nc, o8 + j0, 0);
+        } else if (o8 && t->tables && t->vec16[jb / 4]) {
+            sse_requant16(t, s, j0, nc, o8 + j0, 1);
         } else {
             sse_store(s, nc, j0, t->bias, t->mult, t->shift, o8, o32, t->out_off, t->act_min, t->act_max);
         }
