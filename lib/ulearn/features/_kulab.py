@@ -100,7 +100,7 @@ class UlabPath:
         k = _k
         self.K = (k(_M), k(1.0 / t), k(0.25 / t), k(0.5), k(-0.5 + 1.0 / 512), k(4 * _M), k(_M / 16),
                   k(-0.5 + _EPS), k(256.0 / t), k(1.0 / 32), k(1.0 / 16), k(1.0), k(256.0),
-                  k(32767.0 / (t - 1)), k(0.25 / (t - 1)), k(16.0))
+                  k(32767.0 / (t - 1)), k(0.25 / (t - 1)), k(16.0), k(1.0 / 8192))
         if m:
             self.magrow = self.win[c_n, :]
             self.sq = p[:m, :t]                        # (x >> 1)^2 of the first m axes (p is free then)
@@ -134,7 +134,7 @@ class UlabPath:
         c_n = s.axes
         ch = self.ch
         need = self.need
-        KM, KIT, KQT, KH, KW, K4M, KM16, KSQ, K256T, K32, K16, K1, K256, KZ, KZQ, KD = self.K
+        KM, KIT, KQT, KH, KW, K4M, KM16, KSQ, K256T, K32, K16, K1, K256, KZ, KZQ, KD, K8192 = self.K
         wt = np.frombuffer(x, dtype=np.int16, offset=2 * offset * c_n, count=t * c_n).reshape((t, c_n)).transpose()
         raw = self.raw
         raw -= raw
@@ -218,8 +218,11 @@ class UlabPath:
             sq4 += KSQ
             sq4 += KM
             sq4 -= KM
-            std = sq4 * p2 if p2 is not None else sq4 * K1
-            std *= K16
+            if p2 is not None:
+                std = sq4 * p2
+                std *= K16
+            else:
+                std = sq4 * K16
             std += K32
             std += KM
             std -= KM
@@ -241,12 +244,11 @@ class UlabPath:
                 vals[2] = r
             if self.m34:
                 # z = floor(4096 dq / sq4), kept as z / 16: rounded to a multiple of 1/16 by M / 16
-                inv = K1 / np.maximum(sq4, 1.0)
-                r1 = inv * K256
-                inv -= K1
-                inv *= K32                     # (1 - sq4) / (32 sq4)
+                r1 = K256 / np.maximum(sq4, 1.0)
+                r2 = r1 * K8192
+                r2 -= K32                      # (1 - sq4) / (32 sq4)
                 dq *= r1.reshape((ch, 1))
-                dq += inv.reshape((ch, 1))
+                dq += r2.reshape((ch, 1))
                 dq += KM16
                 dq -= KM16
                 # w = floor(z^2 / 256), a multiple of 1/256 before the rounding
@@ -334,12 +336,11 @@ class UlabPath:
             rb *= self.bscale
         # the int16 conversion rounds half away from zero: centroid and band are rounded half up
         # (they are >= 0); every other value is an exact integer already
-        r = r.reshape((s.per_channel, ch)).transpose()
-        if out is not self.out_obj:
+        if out is not self.out_obj:            # out seen as (features, channels): channel-major int16
             self.out_view = np.frombuffer(out, dtype=np.int16, count=ch * s.per_channel).reshape(
-                (ch, s.per_channel))
+                (ch, s.per_channel)).transpose()
             self.out_obj = out
-        self.out_view[:, :] = r
+        self.out_view[:, :] = r.reshape((s.per_channel, ch))
         return out
 
     @staticmethod
