@@ -84,6 +84,42 @@ for name in {datasets!r}:
         fx = None
         feats = None
         gc.collect()
+if 'ulab' in {paths!r}:                 # where the ulab path's time goes: growing feature sets
+    name = {datasets!r}[0]
+    spec_d = json.loads(open(name + '/spec.json').read())
+    t = spec_d['window']
+    xs = array('h', bytes(os.stat(name + '/windows.bin')[6]))
+    with open(name + '/windows.bin', 'rb') as f:
+        f.readinto(xs)
+    nw = len(xs) // (t * spec_d['axes'])
+    steps = []
+    for feats in (['min', 'max'], ['min', 'max', 'mean'], ['min', 'max', 'mean', 'std', 'rms'],
+                  ['min', 'max', 'mean', 'std', 'rms', 'skew', 'kurt'],
+                  ['min', 'max', 'mean', 'std', 'rms', 'skew', 'kurt', 'ptp', 'zcr'],
+                  spec_d['features']):
+        d = dict(spec_d)
+        d['features'] = feats
+        try:
+            fx = Extractor(FeatureSpec(d), path='ulab')
+        except ImportError:
+            break
+        out = array('h', bytes(2 * fx.n_features))
+        for i in range(nw):
+            fx.compute(xs, out, i * t)
+        runs = []
+        for k in range({runs}):
+            gc.collect()
+            t0 = time.ticks_us()
+            for p in range({passes}):
+                for i in range(nw):
+                    fx.compute(xs, out, i * t)
+            runs.append(time.ticks_diff(time.ticks_us(), t0) / ({passes} * nw))
+        runs.sort()
+        steps.append((' '.join(feats), runs[len(runs) // 2]))
+        fx = None
+    res['ulab_steps'] = [name, steps]
+    xs = None
+    gc.collect()
 for n in (128, 256):
     c, s = kernels.twiddles(n)
     re = array('h', bytes(2 * n))
@@ -257,6 +293,14 @@ def run(args: argparse.Namespace) -> dict:
                     ratio = rd["python"]["us_per_window"] / rd["ulab"]["us_per_window"]
                     print(f"  {name}, second process, 4 MB heap (-X heapsize=4m): ulab "
                           f"{rd['ulab']['us_per_window']:.1f} us/window, {ratio:.1f}x pure Python")
+            if "ulab_steps" in r:
+                name, steps = r["ulab_steps"]
+                print(f"  ulab path on {name}, feature sets growing to all (median us/window, increment):")
+                prev = 0.0
+                for feats, us in steps:
+                    label = "all (+ dom centroid band)" if feats == " ".join(ALL) else feats
+                    print(f"    {us:6.1f} (+{us - prev:5.1f})  {label}")
+                    prev = us
             if "ulab_call_us" in r:
                 print("  ulab, microseconds per call (in place: ~0.4 ns/element; allocating: ~3 ns/element):")
                 for what, us in r["ulab_call_us"]:
