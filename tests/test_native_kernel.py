@@ -359,7 +359,7 @@ def layers_random_check(lib_path: str, cases: int, seed: int) -> int:
         assert np.array_equal(out[:want.size], want), ("conv", geom)
         assert (out[want.size:] == 0x5A).all()
         # the same weights as a GEMM of a few rows (m >= 2 takes the SSE2 GEMM)
-        kk, m = k_h * k_w * in_c, int(rng.choice([2, 3, 17, 64]))
+        kk, m = k_h * k_w * in_c, int(rng.choice([1, 2, 3, 17, 64]))
         a = rng.integers(-128, 128, m * kk, dtype=np.int8)
         a_off, b_off = int(rng.integers(-255, 256)), int(rng.choice([0, int(rng.integers(-255, 256))]))
         out8 = np.zeros(m * out_c, np.int8)
@@ -369,6 +369,14 @@ def layers_random_check(lib_path: str, cases: int, seed: int) -> int:
         out32 = np.zeros(m * out_c, np.int32)
         k.gemm_s32(a, w, bias, out32, m, out_c, kk, a_off, b_off)
         assert np.array_equal(out32, ref.gemm_s32(a, w, bias, m, out_c, kk, a_off, b_off).reshape(-1))
+    for m, n, kk in ((1, 5, 2047), (1, 3, 2048), (1, 4, 2049), (2, 2, 2049), (1, 6, 5000)):   # rows beyond the buffers
+        a, w = rng.integers(-128, 128, m * kk, dtype=np.int8), rng.integers(-128, 128, n * kk, dtype=np.int8)
+        mult, shift = _req(rng, n, False)
+        for a_off, b_off in ((128, 0), (-255, 255)):
+            out8 = np.zeros(m * n, np.int8)
+            k.gemm_s8(a, w, None, mult, shift, out8, m, n, kk, a_off, b_off, 3, -128, 127)
+            assert np.array_equal(out8, ref.gemm_s8(a, w, None, mult, shift, m, n, kk, a_off, b_off, 3, -128,
+                                                    127).reshape(-1)), ("long rows", m, n, kk)
     return cases
 
 

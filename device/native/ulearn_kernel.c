@@ -1066,6 +1066,69 @@ static void gemm_sse2(const int8_t *a, const int8_t *b, const int32_t *bias, con
     }
 }
 
+/* One row (m = 1, a dense layer on one sample): the row is widened once, then 4 channels at a time read
+   16 weights per step, sign-extend them to int16 (+ b_off) and PMADDWD them with the row; the four
+   accumulators are summed across lanes at the end (int32 lanes wrap like the reference's sums). */
+static void gemv_sse2(const int8_t *a, const int8_t *b, const int32_t *bias, const int32_t *mult,
+                      const int8_t *shift, int8_t *out8, int32_t *out32, int32_t n, int32_t k, int32_t a_off,
+                      int32_t b_off, int32_t out_off, int32_t act_min, int32_t act_max) {
+    int16_t a16[UL_SSE_XMAX] __attribute__((aligned(16)));
+    const int32_t k16 = k & ~15;
+    const __m128i bo = _mm_set1_epi16((int16_t)b_off);
+    for (int32_t t = 0; t < k; t++) {
+        a16[t] = (int16_t)(a[t] + a_off);
+    }
+    for (int32_t j0 = 0; j0 < n; j0 += 4) {
+        const int32_t nc = n - j0 < 4 ? n - j0 : 4;
+        const int8_t *r[4];
+        for (int32_t c = 0; c < 4; c++) {   /* missing channels repeat the first (their sums are dropped) */
+            r[c] = b + (size_t)(j0 + (c < nc ? c : 0)) * (size_t)k;
+        }
+        __m128i c0 = _mm_setzero_si128(), c1 = c0, c2 = c0, c3 = c0;
+        const int8_t *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3];
+#define UL_GEMV_(acc, row, OFF)                                                                            \
+    do {                                                                                                   \
+        const __m128i w = _mm_loadu_si128((const __m128i *)((row) + t));                                   \
+        const __m128i lo = OFF(_mm_srai_epi16(_mm_unpacklo_epi8(w, w), 8));                                \
+        const __m128i hi = OFF(_mm_srai_epi16(_mm_unpackhi_epi8(w, w), 8));                                \
+        acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(lo, x0), _mm_madd_epi16(hi, x1)));           \
+    } while (0)
+#define UL_BOFF_(v) _mm_add_epi16(v, bo)
+#define UL_NOOFF_(v) (v)
+#define UL_GEMV_LOOP_(OFF)                                                                                 \
+        for (int32_t t = 0; t < k16; t += 16) {                                                            \
+            const __m128i x0 = _mm_load_si128((const __m128i *)(a16 + t));                                 \
+            const __m128i x1 = _mm_load_si128((const __m128i *)(a16 + t + 8));                             \
+            UL_GEMV_(c0, r0, OFF);                                                                         \
+            UL_GEMV_(c1, r1, OFF);                                                                         \
+            UL_GEMV_(c2, r2, OFF);                                                                         \
+            UL_GEMV_(c3, r3, OFF);                                                                         \
+        }
+        if (b_off) {   /* asymmetric weights */
+            UL_GEMV_LOOP_(UL_BOFF_)
+        } else {
+            UL_GEMV_LOOP_(UL_NOOFF_)
+        }
+#undef UL_GEMV_LOOP_
+#undef UL_NOOFF_
+#undef UL_BOFF_
+#undef UL_GEMV_
+        /* lane sums of the four accumulators: [sum c0, sum c1, sum c2, sum c3] */
+        const __m128i u0 = _mm_add_epi32(_mm_unpacklo_epi32(c0, c1), _mm_unpackhi_epi32(c0, c1));
+        const __m128i u1 = _mm_add_epi32(_mm_unpacklo_epi32(c2, c3), _mm_unpackhi_epi32(c2, c3));
+        int32_t sums[4] __attribute__((aligned(16)));
+        _mm_store_si128((__m128i *)sums, _mm_add_epi32(_mm_unpacklo_epi64(u0, u1), _mm_unpackhi_epi64(u0, u1)));
+        for (int32_t c = 0; c < nc; c++) {   /* the last k % 16 products */
+            uint32_t v = (uint32_t)sums[c];
+            for (int32_t t = k16; t < k; t++) {
+                v += (uint32_t)(a16[t] * (r[c][t] + b_off));
+            }
+            sums[c] = (int32_t)v;
+        }
+        sse_store(sums, nc, j0, bias, mult, shift, out8, out32, out_off, act_min, act_max);
+    }
+}
+
 /* whole conv layer: the input is widened once (x + in_off, int16); an output pixel whose window is one
    run of the input (a single kernel row, inside, no dilation: every conv1d) is read in place, other
    windows are gathered into a16 (taps outside the input are 0 = pad value + in_off) */
@@ -1146,6 +1209,10 @@ static void gemm_any(const int8_t *a, const int8_t *b, const int32_t *bias, cons
     }
 #endif
 #if UL_SSE2
+    if (m == 1 && k <= UL_SSE_XMAX) {
+        gemv_sse2(a, b, bias, mult, shift, out8, out32, n, k, a_off, b_off, out_off, act_min, act_max);
+        return;
+    }
     if (m > 1 && sse_fits(n, k)) {
         gemm_sse2(a, b, bias, mult, shift, out8, out32, m, n, k, a_off, b_off, out_off, act_min, act_max);
         return;
