@@ -131,6 +131,98 @@ print(json.dumps({"20": peak(20), "200": peak(200)}))
 """
 
 
+ARM = """
+import json, time, gc
+from array import array
+from ulearn import blob
+from ulearn.features.spec import FeatureSpec
+from ulearn.features.extract import Extractor
+from ulearn.features import kernels
+from ulearn.svm import model
+res = {}
+def per_call(fn, n):
+    fn(0)
+    gc.collect()
+    t0 = time.ticks_us()
+    for i in range(n):
+        fn(i)
+    return time.ticks_diff(time.ticks_us(), t0) / n
+for name in ('fan-sim', 'basicmotions'):
+    spec = FeatureSpec(json.loads(_fs.files['/' + name + '.json']))
+    x = array('h', _fs.files['/' + name + '.bin'])
+    nw = len(x) // (spec.window * spec.axes)
+    out = array('h', bytes(2 * spec.n_features))
+    for path in ('python', 'before', 'viper'):   # before: the Python channel loop over per-stage viper kernels
+        fx = Extractor(spec, path='python' if path == 'before' else path)
+        if path == 'before':
+            (fx._sums, fx._mom2, fx._mom34, fx._load, fx._fft, fx._power, fx._psums,
+             fx._mag) = kernels.kernels('viper')
+        res['features %s %s' % (name, path)] = per_call(lambda i: fx.compute(x, out, i * spec.window), nw)
+from ulearn import backend
+for name in ('svm', 'linear-svm'):
+    data = _fs.files['/' + name + '.ulb']
+    f = array('h', _fs.files['/' + name + '.bin'])
+    # pure Python; before (viper kernels + the viper backend's matvec, one call per row); one viper call
+    for label, bk, path in (('python', 'python', 'python'), ('before', 'viper', 'python'), ('viper', 'viper', 'viper')):
+        backend.select(bk)
+        m = model.from_blob(blob.Blob(data), name, path=path)
+        if label == 'before':
+            m._norm, m._kstage = model.qmath.kernels('viper')[:2]
+        d = m.n_features
+        xs = [f[i * d:(i + 1) * d] for i in range(len(f) // d)]
+        o = array('i', bytes(64))
+        res['predict %s %s' % (name, label)] = per_call(lambda i: m.predict(xs[i], o), len(xs))
+print(json.dumps(res))
+"""
+ARM_MODULES = ("features/__init__", "features/_kwindow", "features/_kviper", "features/extract", "features/kernels",
+               "features/spec", "svm/__init__", "svm/_svfused", "svm/_sviper", "svm/model", "svm/qmath")
+
+
+ARM_M2C = """
+import gc, json, time
+gc.collect()
+a0 = gc.mem_alloc()
+import m2c_model
+gc.collect()
+held = gc.mem_alloc() - a0
+xs = json.loads(_fs.files['/z.json'])
+m2c_model.score(xs[0])
+t0 = time.ticks_us()
+for x in xs:
+    m2c_model.score(x)
+print(json.dumps({"m2cgen held": held, "predict svm m2cgen": time.ticks_diff(time.ticks_us(), t0) / len(xs)}))
+"""
+
+
+def _arm_bench(models: dict, m2c: tuple | None) -> dict:
+    """Features per window and predict per call, pure Python vs viper path (and m2cgen's code for the
+    RBF SVC when `m2c` = (source, standardized features)), on a Cortex-M3 in QEMU with -icount
+    shift=0 (time.ticks_us() there = thousands of instructions)."""
+    from .. import REPO_ROOT
+    from .. import features as feat
+    from . import qemu_m3
+    from .features import ALL, DATASETS
+    why = qemu_m3.missing()
+    if why:
+        return {"skipped": why}
+    lib = REPO_ROOT / "lib" / "ulearn"
+    files = {"ulearn/" + m + ".py": (lib / (m + ".py")).read_bytes() for m in ARM_MODULES}
+    files.update({"ulearn/" + p.name: p.read_bytes() for p in lib.glob("*.py")})    # the package and backends
+    for name, bands in DATASETS.items():
+        ds = load_dataset(name)
+        spec = feat.make_spec(ds.X, ds.rate_hz, features=ALL, bands_hz=bands, magnitude=3)
+        files[name + ".json"] = json.dumps(spec.to_dict()).encode()
+        files[name + ".bin"] = np.ascontiguousarray(feat.quantize(ds.X_test[:8], spec), dtype="<i2").tobytes()
+    for name, (blob, F) in models.items():
+        files[name + ".ulb"] = blob
+        files[name + ".bin"] = np.ascontiguousarray(F[:10], dtype="<i2").tobytes()
+    res = json.loads(qemu_m3.run(ARM, files, icount=True).strip().splitlines()[-1])
+    if m2c is not None:
+        files = {"m2c_model.py": m2c[0].encode(), "z.json": json.dumps(m2c[1][:10].tolist()).encode()}
+        res.update(json.loads(qemu_m3.run(ARM_M2C, files, icount=True).strip().splitlines()[-1]))
+    return res
+
+
 def _m2cgen():
     for p in (os.environ.get("M2CGEN_PATH"), "/work/ext/m2cgen-pkg"):
         if p and Path(p).exists() and p not in sys.path:
@@ -201,6 +293,8 @@ def run(args: argparse.Namespace) -> dict:
     quick = getattr(args, "quick", False)
     ds = load_dataset("basicmotions")
     res: dict = {}
+    arm_models: dict = {}
+    arm_m2c = None
     print("BasicMotions (real, 40 train / 40 test windows, 60 int16 features):")
     for model in ("svm", "linear-svm"):
         blob, twin, summary = trainer.fit(ds, model)
@@ -243,6 +337,8 @@ def run(args: argparse.Namespace) -> dict:
             Ftr = feat.features_from_floats(ds.X, spec)
             clf = SVC(C=10.0, gamma="scale").fit(E.standardized(Ftr, norm), ds.y)
             m2 = _m2cgen_bench(clf, zte)
+            m2c_mod = _m2cgen()
+            arm_m2c = (m2c_mod.export_to_python(clf), zte) if m2c_mod is not None else None
             row["m2cgen"] = m2
             if "skipped" in m2:
                 print(f"    m2cgen comparison: skipped ({m2['skipped']})")
@@ -260,6 +356,23 @@ def run(args: argparse.Namespace) -> dict:
                                   f"m2cgen's speed, with {row['load_heap']} B vs {m2.get('import_heap_held')} B "
                                   f"held")
         res[model] = row
+        arm_models[model] = (blob, F)
+    arm = _arm_bench(arm_models, arm_m2c)
+    res["cortex_m3_qemu_kinstructions"] = arm
+    if "skipped" in arm:
+        print(f"Cortex-M3 (QEMU): skipped ({arm['skipped']})")
+    else:
+        print("Cortex-M3 (QEMU, MicroPython qemu port, viper compiled on the device; -icount shift=0: "
+              "thousands of instructions per call):")
+        for what in ("features fan-sim", "features basicmotions", "predict svm", "predict linear-svm"):
+            py, vp = arm[what + " python"], arm[what + " viper"]
+            before = arm.get(what + " before")
+            was = f", before this path {before:.1f} ({py / before:.1f}x)" if before else ""
+            print(f"  {what:<22} pure Python {py:9.1f}, viper {vp:7.1f} k instructions ({py / vp:4.1f}x){was}")
+        if "predict svm m2cgen" in arm:
+            m2, vp = arm["predict svm m2cgen"], arm["predict svm viper"]
+            print(f"  m2cgen's code for the same SVC: {m2:.1f} k instructions per predict, {arm['m2cgen held']} B held "
+                  f"after import (32-bit); ulearn viper is {m2 / vp:.1f}x faster")
     r = unixport.run(TRAIN_PEAK, compiled=True)
     peaks = json.loads(r.stdout.strip().splitlines()[-1])
     res["in_situ_training_peak_heap"] = peaks

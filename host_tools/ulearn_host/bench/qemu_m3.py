@@ -1,9 +1,11 @@
-"""A Cortex-M3 MicroPython in QEMU for tests of viper code on ARM (Thumb-2 code from the on-device
-viper compiler, 32-bit words): `run(code, files)` boots the qemu port's MPS2-AN385 firmware
+"""A Cortex-M3 MicroPython in QEMU, for viper code on ARM (Thumb-2 code from the on-device viper
+compiler, 32-bit words): `run(code, files)` boots the qemu port's MPS2-AN385 firmware
 (`make micropython-qemu-m3 MPY_DIR=...` -> .cache/micropython-qemu-m3/firmware.elf, 1 MB heap),
 serves `files` (path -> bytes) from a read-only in-RAM filesystem mounted at /lib (the port has no
 writable one), runs `code` through the raw REPL (ulearn_host.board.device.Board on QEMU's pty) and
-returns what it printed. Not a test file: the tests that use it skip when QEMU or the firmware is absent.
+returns what it printed. With `icount=True` QEMU runs with `-icount shift=0`: virtual time advances
+1 ns per instruction, so time.ticks_us() on the device counts thousands of instructions.
+Used by tests/test_svm_viper_qemu.py and `ulearn bench svm`; `missing()` says what is absent.
 """
 
 from __future__ import annotations
@@ -16,10 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from ulearn_host import REPO_ROOT
-from ulearn_host.board.device import Board
+from .. import REPO_ROOT
+from ..board.device import Board
 
 FIRMWARE = Path(os.environ.get("ULEARN_QEMU_M3_FIRMWARE") or
                 REPO_ROOT / ".cache" / "micropython-qemu-m3" / "firmware.elf")
@@ -63,13 +63,14 @@ sys.path.insert(0, '/lib')
 '''
 
 
-def available() -> None:
-    """Skip the calling test unless QEMU and the firmware are here (one line saying how to get them)."""
+def missing() -> str | None:
+    """None when QEMU and the firmware are here, else one line saying how to get them."""
     if shutil.which("qemu-system-arm") is None:
-        pytest.skip("no qemu-system-arm: apt-get install qemu-system-arm")
+        return "no qemu-system-arm: apt-get install qemu-system-arm"
     if not FIRMWARE.exists():
-        pytest.skip("no Cortex-M3 MicroPython for QEMU: make micropython-qemu-m3 MPY_DIR=... "
-                    "(or set ULEARN_QEMU_M3_FIRMWARE)")
+        return ("no Cortex-M3 MicroPython for QEMU: make micropython-qemu-m3 MPY_DIR=... "
+                "(or set ULEARN_QEMU_M3_FIRMWARE)")
+    return None
 
 
 def device_files(*folders: tuple[Path, str]) -> dict[str, bytes]:
@@ -81,10 +82,11 @@ def device_files(*folders: tuple[Path, str]) -> dict[str, bytes]:
     return out
 
 
-def run(code: str, files: dict[str, bytes], timeout: float = 300) -> str:
+def run(code: str, files: dict[str, bytes], timeout: float = 300, icount: bool = False) -> str:
     """Boot the firmware, mount `files` at /lib, run `code`; returns its output (BoardExecError on error)."""
+    extra = ["-icount", "shift=0"] if icount else []
     proc = subprocess.Popen(["qemu-system-arm", "-machine", "mps2-an385", "-nographic", "-monitor", "null",
-                             "-semihosting", "-serial", "pty", "-kernel", str(FIRMWARE)],
+                             "-semihosting", "-serial", "pty", *extra, "-kernel", str(FIRMWARE)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         dev = None
