@@ -17,9 +17,10 @@ import micropython
 # prm ('i'): 0 n_features, 1 n_sv (kernel) or rows (linear), 2 zq, 3 out_shift, 4 pairs, 5 classes.
 
 @micropython.viper
-def v_kernel(sv: ptr16, z: ptr16, x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, svn: ptr32, coef: ptr16,
-             pint: ptr32, ftab: ptr16, etab: ptr16, ks: ptr16, dec: ptr32, prm: ptr32, votes: ptr8, out,
-             nout: int) -> int:
+def v_kernel(i: int, hi: int, lo: int, sv: ptr16, z: ptr16, x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8,
+             svn: ptr32, coef: ptr16, pint: ptr32, ftab: ptr16, etab: ptr16, ks: ptr16, dec: ptr32, prm: ptr32,
+             votes: ptr8, out, nout: int) -> int:
+    # i, hi, lo (callers pass 0) are the first three locals: the ones viper keeps in registers
     d = int(prm[0])
     n = int(prm[1])
     zq = int(prm[2])
@@ -67,13 +68,16 @@ def v_kernel(sv: ptr16, z: ptr16, x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, svn
     # kernel values: exp(-(|z|^2 + |sv|^2 - 2 z.sv)) by table
     j = 0
     for s in range(n):
+        w = ptr16(int(sv) + j)                  # support vector s
         hi = 0
         lo = 0
-        for i in range(d):
-            p = ((int(sv[j]) ^ 0x8000) - 0x8000) * ((int(z[i]) ^ 0x8000) - 0x8000)
+        i = 0
+        while i < d:                            # (a while loop is cheaper than range() here)
+            p = ((int(w[i]) ^ 0x8000) - 0x8000) * ((int(z[i]) ^ 0x8000) - 0x8000)
             hi += p >> 15
             lo += p & 0x7FFF
-            j += 1
+            i += 1
+        j += 2 * d
         hi += (lo + rnd) >> 15
         lo = (lo + rnd) & 0x7FFF
         if hi > (mx >> k):
@@ -108,13 +112,16 @@ def v_kernel(sv: ptr16, z: ptr16, x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, svn
         rnd = 1 << (osh - 1)
     j = 0
     for q in range(pairs):
+        w = ptr16(int(coef) + j)                # the coefficients of pair q
         hi = 0
         lo = 0
-        for s in range(n):
-            p = ((int(coef[j]) ^ 0x8000) - 0x8000) * int(ks[s])
+        i = 0
+        while i < n:
+            p = ((int(w[i]) ^ 0x8000) - 0x8000) * int(ks[i])
             hi += p >> 15
             lo += p & 0x7FFF
-            j += 1
+            i += 1
+        j += 2 * n
         b = int(pint[q])
         b -= (b & top) << 1
         hi += (b >> 15) + (rnd >> 15)
@@ -156,8 +163,9 @@ def v_kernel(sv: ptr16, z: ptr16, x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, svn
 
 
 @micropython.viper
-def v_linear(w: ptr16, z: ptr16, x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, bias: ptr32, dec: ptr32,
-             prm: ptr32, out, nout: int) -> int:
+def v_linear(i: int, hi: int, lo: int, w: ptr16, z: ptr16, x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8,
+             bias: ptr32, dec: ptr32, prm: ptr32, out, nout: int) -> int:
+    # i, hi, lo (callers pass 0) are the first three locals: the ones viper keeps in registers
     d = int(prm[0])
     rows = int(prm[1])
     osh = int(prm[3])
@@ -188,13 +196,16 @@ def v_linear(w: ptr16, z: ptr16, x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, bias
     best = 0
     bv = 0
     for r in range(rows):
+        wr = ptr16(int(w) + j)                  # row r
         hi = 0
         lo = 0
-        for i in range(d):
-            p = ((int(w[j]) ^ 0x8000) - 0x8000) * ((int(z[i]) ^ 0x8000) - 0x8000)
+        i = 0
+        while i < d:
+            p = ((int(wr[i]) ^ 0x8000) - 0x8000) * ((int(z[i]) ^ 0x8000) - 0x8000)
             hi += p >> 15
             lo += p & 0x7FFF
-            j += 1
+            i += 1
+        j += 2 * d
         b = int(bias[r])
         b -= (b & top) << 1
         hi += (b >> 15) + (rnd >> 15)

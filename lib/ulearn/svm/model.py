@@ -212,7 +212,7 @@ class LinearSVM(_Model):
             self._check(x)
             a = self.arrays
             self._prm[3] = self.out_shift      # partial_fit may have re-quantized the weights
-            return self._fused(a[TAG_LINW], self._z, x, self._mu, self._mul, self._sh, a[TAG_LINB], self._dec,
+            return self._fused(0, 0, 0, a[TAG_LINW], self._z, x, self._mu, self._mul, self._sh, a[TAG_LINB], self._dec,
                                self._prm, out, 0 if out is None else self.rows)
         z = self._normalize(x)
         dec = self._dec
@@ -267,9 +267,9 @@ class KernelSVM(_Model):
         if self._fused is not None:            # the whole decision in one viper call
             self._check(x)
             a = self.arrays
-            c = self._fused(a[TAG_SVEC], self._z, x, self._mu, self._mul, self._sh, a[TAG_SVNM], a[TAG_PCOE],
-                            a[TAG_PINT], self._ftab, self._etab, self._k, self._dec, self._prm, self._votes, out,
-                            0 if out is None else self.pairs)
+            c = self._fused(0, 0, 0, a[TAG_SVEC], self._z, x, self._mu, self._mul, self._sh, a[TAG_SVNM],
+                            a[TAG_PCOE], a[TAG_PINT], self._ftab, self._etab, self._k, self._dec, self._prm,
+                            self._votes, out, 0 if out is None else self.pairs)
             return self._dec[0] if self.kind == KIND_ONECLASS_SVM else c
         z = self._normalize(x)
         d = self.n_features
