@@ -23,8 +23,10 @@ import micropython
 #   nfft bit-reversed positions.
 
 @micropython.viper
-def v_window(x: ptr16, base: int, out: ptr16, prm: ptr32, re: ptr16, im: ptr16, p: ptr32,
+def v_window(re: ptr16, im: ptr16, a: int, x: ptr16, base: int, out: ptr16, prm: ptr32, p: ptr32,
              cs: ptr16, sn: ptr16, mag: ptr16, wk: ptr32) -> int:
+    # re, im and a (callers pass 0) are the first three locals, the ones viper keeps in registers:
+    # the FFT butterflies use them most
     t = int(prm[0])
     cn = int(prm[1])
     ma = int(prm[2])
@@ -82,7 +84,8 @@ def v_window(x: ptr16, base: int, out: ptr16, prm: ptr32, re: ptr16, im: ptr16, 
         lo = 32767
         hi = -32768
         i = off
-        for _ in range(t):
+        end = off + t * stride
+        while i < end:                                  # (while loops are cheaper than range() in viper)
             v = (int(src[i]) ^ 0x8000) - 0x8000
             s += v
             if v < lo:
@@ -113,7 +116,8 @@ def v_window(x: ptr16, base: int, out: ptr16, prm: ptr32, re: ptr16, im: ptr16, 
         zc = 0
         prev = ((int(src[off]) ^ 0x8000) - 0x8000 - mean) >> 31
         i = off
-        for tt in range(t):
+        tt = 0
+        while tt < t:
             d = (int(src[i]) ^ 0x8000) - 0x8000 - mean
             ng = d >> 31
             zc += (ng ^ prev) & 1
@@ -128,6 +132,7 @@ def v_window(x: ptr16, base: int, out: ptr16, prm: ptr32, re: ptr16, im: ptr16, 
             d >>= sh
             acc += d * d
             i += stride
+            tt += 1
         q = acc // t
         v = (q << 8) + (((acc - q * t) << 9) + t) // t2
         sq4 = 0
@@ -149,7 +154,7 @@ def v_window(x: ptr16, base: int, out: ptr16, prm: ptr32, re: ptr16, im: ptr16, 
             a3 = 0
             a4 = 0
             i = off
-            for _ in range(t):
+            while i < end:
                 z = ((((int(src[i]) ^ 0x8000) - 0x8000 - mean) >> sh) << 12) // sq4
                 w = (z * z) >> 8
                 a3 += (w * z) >> 8
@@ -356,7 +361,7 @@ class ViperPath:
 
         ValueError when an axis touches +-32767 (unless the spec allows saturated samples)."""
         re, im, p, cs, sn, mag = self.bufs
-        if v_window(x, offset * self.fx.spec.axes, out, self.prm, re, im, p, cs, sn, mag, self.wk):
+        if v_window(re, im, 0, x, offset * self.fx.spec.axes, out, self.prm, p, cs, sn, mag, self.wk):
             w = self.wk
             raise ValueError("window: axis %d is saturated (%d..%d); lower the sensor gain or in_scale"
                              % (w[0], w[1], w[2]))
