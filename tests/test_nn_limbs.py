@@ -1,6 +1,6 @@
 """The limb arithmetic for ports with 31-bit small ints (ulearn._limbs.requantize_limbs,
 ulearn.nn._slimbs.softmax_limbs) gives exactly the integers of ulearn.fixedpoint.requantize and
-ulearn.nn.layers.softmax (host: every edge x every shift, random cases; the host reference softmax).
+ulearn.nn._softmax.softmax (host: every edge x every shift, random cases; the host reference softmax).
 On the 32-bit interpreter the same functions run in tests/test_nn_viper32.py and, through the
 pure-Python backend, in tests/test_native_viper32.py (backend_cases against viper)."""
 
@@ -13,7 +13,7 @@ import numpy as np
 from ulearn import _limbs
 from ulearn import fixedpoint as fp
 from ulearn.nn._slimbs import softmax_limbs
-from ulearn.nn.layers import softmax
+from ulearn.nn._softmax import softmax
 
 from ulearn_host.nn import reference
 

@@ -1,7 +1,8 @@
 """On a 32-bit MicroPython (like every Cortex-M board) predict of the int8 CNN allocates nothing with
 the viper, native and pure-Python backends (viper: machine words; Python: the multipliers as 16-bit
-halves and requantization / softmax on limbs, ulearn._limbs and ulearn.nn._slimbs), and the viper and
-limb softmaxes give the same bytes as the Python one and the host reference on both word sizes.
+halves and requantization / softmax on limbs, ulearn._limbs and ulearn.nn._slimbs, the softmax of
+every backend there), and the limb softmax gives the same bytes as the Python one and the host
+reference on both word sizes.
 
 The 32-bit interpreter: $ULEARN_MICROPYTHON32 or .cache/micropython-i686/micropython
 (`make micropython-32bit MPY_DIR=...`).
@@ -94,9 +95,8 @@ def test_native_x86_predict_allocates_nothing_over_100_calls(tmp_path):
 SOFTMAX_CODE = """
 import struct
 from array import array
-from ulearn.nn.layers import softmax
+from ulearn.nn._softmax import softmax
 from ulearn.nn._slimbs import softmax_limbs
-from ulearn.nn._vpool import softmax as vsoftmax
 with open({src!r}, 'rb') as f:
     data = f.read()
 res = bytearray()
@@ -111,16 +111,14 @@ while p < len(data):
     dmin = diff_min if diff_min > -256 else -256
     hi = mult >> 16
     g16 = array('h', [0, 0, n, 2, shift, dmin, hi, (mult & 0xFFFF) - 32768])
-    g32 = array('i', [7, 7, 0, 0, n, 2, shift, dmin])
+    g32 = array('i', [7, 7, 0, 0, n, 2, shift, dmin, hi, (mult & 0xFFFF) - 32768])
     a = array('b', bytes(n))
     b = array('b', bytes(n))
     c = array('b', bytes(n))
-    d = array('b', bytes(n))
     softmax(x, a, q, g16, 0)
-    vsoftmax(x, b, q, g16, 0, 0)
-    vsoftmax(x, c, q, g32, 2, 1)
-    softmax_limbs(x, d, q, g16, 0, 6)
-    assert b == c and d == a
+    softmax_limbs(x, b, q, g16, 0, 6)
+    softmax_limbs(x, c, q, g32, 2, 8)
+    assert b == c
     res += bytes(a) + bytes(b)
 with open({dst!r}, 'wb') as f:
     f.write(res)
@@ -129,7 +127,7 @@ print('DONE')
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_viper_softmax_equals_python_and_reference(arch, tmp_path):
+def test_limb_softmax_equals_python_and_reference(arch, tmp_path):
     exe = _exe(arch)
     rng = np.random.default_rng(4)
     data = bytearray()
@@ -157,4 +155,4 @@ def test_viper_softmax_equals_python_and_reference(arch, tmp_path):
         py, vi = got[p:p + n], got[p + n:p + 2 * n]
         p += 2 * n
         assert py == want, f"python softmax differs from the reference (n={n})"
-        assert vi == want, f"viper softmax differs from the reference (n={n})"
+        assert vi == want, f"limb softmax differs from the reference (n={n})"

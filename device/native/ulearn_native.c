@@ -169,6 +169,16 @@ static void *get_whole(mp_obj_t o, char tc, int writable, size_t *len, const cha
     return buf;
 }
 
+/* The weights buffer w: int8 ('b'), or unsigned bytes ('B': a blob's bytes used in place, read as int8). */
+static const int8_t *get_weights(mp_obj_t o, size_t *len) {
+    mp_buffer_info_t bi;
+    if (!mp_get_buffer(o, &bi, MP_BUFFER_READ) || (bi.typecode != 'b' && bi.typecode != 'B')) {
+        raise_arg("w", "typecode must be 'b' (int8) or bytes", 0, 0);
+    }
+    *len = bi.len;
+    return (const int8_t *)bi.buf;
+}
+
 /* The `words` program words g[p:] (g an array('h') or array('i'), checked to hold them) into `out`. */
 static void get_prog(mp_obj_t g_obj, mp_obj_t p_obj, int32_t words, int32_t *out) {
     mp_buffer_info_t bi;
@@ -213,7 +223,7 @@ static mp_obj_t ul_py_gemm_s8(size_t n_args, const mp_obj_t *args) {
     size_t x_len, act_len, w_len, q_len;
     const int8_t *x = get_whole(args[0], 'b', 0, &x_len, "x");
     int8_t *act = get_whole(args[1], 'b', 1, &act_len, "act");
-    const int8_t *w = get_whole(args[2], 'b', 0, &w_len, "w");
+    const int8_t *w = get_weights(args[2], &w_len);
     const int32_t *q = get_whole(args[3], 'i', 0, &q_len, "q");
     int32_t g[14];
     get_prog(args[4], args[5], 14, g);
@@ -245,7 +255,7 @@ static mp_obj_t ul_py_conv_s8(size_t n_args, const mp_obj_t *args) {
     size_t x_len, act_len, w_len, q_len;
     const int8_t *x = get_whole(args[0], 'b', 0, &x_len, "x");
     int8_t *act = get_whole(args[1], 'b', 1, &act_len, "act");
-    const int8_t *w = get_whole(args[2], 'b', 0, &w_len, "w");
+    const int8_t *w = get_weights(args[2], &w_len);
     const int32_t *q = get_whole(args[3], 'i', 0, &q_len, "q");
     int32_t c[26];
     get_prog(args[4], args[5], 26, c);

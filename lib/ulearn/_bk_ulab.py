@@ -11,6 +11,7 @@ Allocates temporaries per call (ulab arrays of at most 16 rows of A and all of B
 
 from ulab import numpy as np
 
+from ulearn import _bk_common as _common
 from ulearn import _bk_python as _pyref
 from ulearn import backend as _ref
 from ulearn.fixedpoint import rdbpot, sat32, srdhm, wrap32
@@ -61,6 +62,8 @@ def _gemm_at(a, a0, b, b0, q, bias0, mult0, sb, shift0, out, out0, m, n, k, a_of
                     out[o + j] = acc
                     continue
                 s = sb[shift0 + j]
+                if s > 127:  # weights and shifts used in place: unsigned bytes
+                    s -= 256
                 mu = q[mult0 + j]
                 v = srdhm(sat32(acc << s), mu) if s > 0 else rdbpot(srdhm(acc, mu), -s)
                 v += out_off
@@ -70,9 +73,9 @@ def _gemm_at(a, a0, b, b0, q, bias0, mult0, sb, shift0, out, out0, m, n, k, a_of
 
 def gemm_s8(x, act, w, q, g, p):
     """See ulearn.backend: int8 GEMM with per-channel requantization from the program at g[p:] (ulab dot)."""
-    _pyref.check_gemm_prog(x, act, w, q, g, p)
+    _common.check_gemm_prog(x, act, w, q, g, p)
     n = g[p + 7]
-    _pyref.check_requant(q, g[p + 4], w, g[p + 5], n, g[p + 11], g[p + 12], g[p + 13])
+    _common.check_requant(q, g[p + 4], w, g[p + 5], n, g[p + 11], g[p + 12], g[p + 13])
     _gemm_at(x, g[p], w, g[p + 2], q, g[p + 3], g[p + 4], w, g[p + 5], act, g[p + 1], g[p + 6], n, g[p + 8],
              g[p + 9], g[p + 10], g[p + 11], g[p + 12], g[p + 13])
 
@@ -91,4 +94,4 @@ def functions():
     else:
         im2col, im2col_rows = _pyref._py_im2col_s8, _pyref.im2col_rows
         dot, matvec = _pyref._py_dot_q15, _pyref._py_matvec_q15
-    return (gemm_s8, gemm_s32, im2col, _pyref.make_conv(_gemm_at, im2col_rows), dot, matvec)
+    return (gemm_s8, gemm_s32, im2col, _common.make_conv(_gemm_at, im2col_rows), dot, matvec)

@@ -15,7 +15,7 @@ if sys.implementation.name != "micropython":   # CPython's `micropython` stub ca
 import micropython  # noqa: E402
 from array import array  # noqa: E402
 
-from ulearn import _bk_python as _pyref  # noqa: E402
+from ulearn import _bk_common as _pyref  # noqa: E402
 from ulearn import backend as _ref  # noqa: E402
 
 _NO_BIAS = array("i", [0])
@@ -191,7 +191,7 @@ def _bad_requant(q, mult0: int, w, shift0: int, n: int) -> int:
 
 
 def check_requant(q, mult0, w, shift0, n, out_off, act_min, act_max):
-    """ulearn._bk_python.check_requant without reading the multipliers into Python integers."""
+    """ulearn._bk_common.check_requant without reading the multipliers into Python integers."""
     if _bad_requant(q, mult0, w, shift0, n) >= 0:
         _pyref.check_requant(q, mult0, w, shift0, n, out_off, act_min, act_max)   # raises, naming it
     _pyref.check_out(out_off, act_min, act_max)

@@ -17,7 +17,6 @@ Every offset and length is checked (ValueError naming the word or buffer), witho
 Accumulators wrap like 32-bit hardware (int32); see ulearn.fixedpoint for the requantization.
 """
 
-from ulearn.fixedpoint import SHIFT_MAX, SHIFT_MIN
 
 try:
     from micropython import const
@@ -52,7 +51,7 @@ def _nonneg(value, name):
 
 
 # ---- layer programs (words at g[p:], g an array('h') or array('i'); checked by
-# ulearn._bk_python.check_*_prog) ----
+# ulearn._bk_common.check_*_prog) ----
 # conv_s8 (26 words): 0 X0 (input at x[X0]), 1 OUT0 (output out_h x out_w x out_c at act[OUT0]), 2 COL0,
 # 3 COL_N (im2col scratch act[COL0:COL0+COL_N]), 4 W0 (weights OHWI at w[W0]), 5 BIAS0 (bias at
 # q[BIAS0], -1: none), 6 MULT0 (multipliers at q[MULT0]), 7 SHIFT0 (shifts at w[SHIFT0]), then in_h,

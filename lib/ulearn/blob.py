@@ -122,6 +122,12 @@ class Blob:
         off, length = entry
         return self._payload[off:off + length]
 
+    def span(self, tag):
+        """(payload, offset, length): section `tag` as a place in the whole payload (a memoryview), for
+        readers that address several sections in one buffer (the CNN runtime's in-place weights)."""
+        off, length = self._table[tag]
+        return self._payload, off, length
+
     def json(self, tag):
         """Section `tag` decoded as JSON (used for META and FEAT)."""
         import json

@@ -47,6 +47,11 @@ def _err(source, msg):
     raise BlobError("%s: %s" % (source, msg))
 
 
+def _s8(v):
+    # a weight or shift byte as int8 (weights used in place are unsigned bytes)
+    return v - 256 if v > 127 else v
+
+
 def _expand_depthwise(w, w0, s, s0, r):
     """Depthwise weights (1, KH, KW, C*M) at w[w0] as dense OHWI weights, zero where c != o // M (so
     conv_s8 computes the same sums: the zero taps add nothing), followed by the layer's shifts (s[s0:])."""
@@ -56,8 +61,8 @@ def _expand_depthwise(w, w0, s, s0, r):
     for o in range(oc):
         base = o * k * cin + o // dm
         for t in range(k):
-            full[base + t * cin] = w[w0 + t * oc + o]
-        full[n + o] = s[s0 + o]
+            full[base + t * cin] = _s8(w[w0 + t * oc + o])
+        full[n + o] = _s8(s[s0 + o])
     return full
 
 
@@ -69,11 +74,10 @@ def _read_into(f, off, into, nbytes, source):
              (got or 0, nbytes))
 
 
-def _place(source, sec, path, nch, ints, w):
+def _place(source, sec, path, nch, ints, w, wlen):
     """(q, copied): fills `w` (int8 array [weights | shifts], allocated by the model first: the largest
-    block), makes the int32 array [header | bias | mult]; whether the weights were copied from memory
-    (a raw file is read straight into them)."""
-    wlen = len(w) - nch
+    block; None when the weights are used in place), makes the int32 array [header | bias | mult];
+    whether the weights were copied from memory (a raw file is read straight into them)."""
     q = array("i", range(ints))  # one allocation (MicroPython sizes it from len(range))
     if path is not None:  # raw file: sections read straight into the arrays kept
         woff = sec[F.TAG_WEIGHTS][0]
@@ -87,17 +91,16 @@ def _place(source, sec, path, nch, ints, w):
         return q, False
     import struct
     wsec, ssec = sec[F.TAG_WEIGHTS], sec[F.TAG_SHIFT]
-    for i in range(wlen):
-        v = wsec[i]
-        w[i] = v - 256 if v > 127 else v  # an unsigned view (bytes) or a signed one
-    for j in range(nch):
-        v = ssec[j]
-        w[wlen + j] = v - 256 if v > 127 else v
+    if w is not None:
+        for i in range(wlen):
+            w[i] = _s8(wsec[i])  # an unsigned view (bytes) or a signed one
+        for j in range(nch):
+            w[wlen + j] = _s8(ssec[j])
     bsec, msec = sec[F.TAG_BIAS], sec[F.TAG_MULT]
     for j in range(nch):
         q[_HDR + j] = struct.unpack_from("<i", bsec, 4 * j)[0]
         q[_HDR + nch + j] = struct.unpack_from("<i", msec, 4 * j)[0]
-    return q, wlen > 0
+    return q, w is not None and wlen > 0
 
 
 def build(self, source, plan, arena, w, sec, path):
@@ -113,13 +116,15 @@ def build(self, source, plan, arena, w, sec, path):
 
 
 def _alloc(self, source, plan, arena, w, sec, path):
-    layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords, wlen = plan
-    q, copied = _place(source, sec, path, nch, ints, w)
+    layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords, wlen, _, inplace = plan
+    q, copied = _place(source, sec, path, nch, ints, w, wlen)
     g = array("i" if wide else "h", range(words))  # the layer program
-    wlen = len(w) - nch
+    wbase, sbase = 0, wlen  # where the weights and the shifts are in w
+    if inplace is not None:  # w: the blob's payload (unsigned bytes), the sections where they are
+        w, wbase, sbase = inplace
     for j in range(nch):
-        if w[wlen + j] < -31 or w[wlen + j] > 30:
-            _err(source, "requantization shift %d outside [-31, 30]: corrupt blob" % w[wlen + j])
+        if not -31 <= _s8(w[sbase + j]) <= 30:
+            _err(source, "requantization shift %d outside [-31, 30]: corrupt blob" % _s8(w[sbase + j]))
         if q[_HDR + nch + j] < 0:
             _err(source, "negative requantization multiplier: corrupt blob")
     extra = None
@@ -133,7 +138,7 @@ def _alloc(self, source, plan, arena, w, sec, path):
         x0 = 0 if first else tensors[i][0]
         out0 = tensors[i + 1][0]
         if op == F.OP_SOFTMAX:
-            for v in (x0, out0, r[_OUT_C], _HDR + nch + r[_Q_OFF], w[wlen + r[_Q_OFF]],
+            for v in (x0, out0, r[_OUT_C], _HDR + nch + r[_Q_OFF], _s8(w[sbase + r[_Q_OFF]]),
                       r[_EXTRA] if r[_EXTRA] > -256 else -256):  # d = top - x is at most 255
                 g[a] = v
                 a += 1
@@ -145,17 +150,17 @@ def _alloc(self, source, plan, arena, w, sec, path):
         elif op == F.OP_DENSE:
             g[a] = x0
             g[a + 1] = out0
-            _channels(g, a + 2, r, nch, wlen)
+            _channels(g, a + 2, r, nch, wbase, sbase)
             a += 6
             for v in (1, r[_OUT_C], r[4] * r[5] * r[6], -r[_IN_ZP], 0, r[_OUT_ZP], r[_ACT_MIN], r[_ACT_MAX]):
                 g[a] = v
                 a += 1
         elif op == F.OP_CONV:
-            _conv(g, a, r, x0, out0, nch, wlen, scratch_off, total)
+            _conv(g, a, r, x0, out0, nch, wbase, sbase, scratch_off, total)
             a += 26
         elif op == F.OP_DEPTHWISE:
             # [ix] [26 conv words on w] [dm] [26 conv words on the expanded weights, when ix != -1]
-            _conv(g, a + 1, r, x0, out0, nch, wlen, scratch_off, total)
+            _conv(g, a + 1, r, x0, out0, nch, wbase, sbase, scratch_off, total)
             g[a + 27] = r[_DM]
             g[a] = -1
             if expand and r[_OUT_C] * r[_K_H] * r[_K_W] * r[_IN_C] <= F.DW_EXPAND_MAX:
@@ -191,10 +196,10 @@ def _alloc(self, source, plan, arena, w, sec, path):
     q[8] = 0  # last class
     q[9] = 0  # flags
     q[10] = total
-    q[11] = wlen
+    q[11] = wlen  # weight bytes
     q[12] = mwords[2]
     q[13] = mwords[3]
-    q[14] = 1 if copied else 0
+    q[14] = 2 if inplace is not None else (1 if copied else 0)
     shape = mwords[4]
     q[19] = 1 if LIMBS else 0  # weighted records are followed by their multipliers' halves
     q[15] = len(shape)
@@ -208,22 +213,22 @@ def _alloc(self, source, plan, arena, w, sec, path):
         self._extra = extra  # else the class default None
 
 
-def _channels(g, a, r, nch, wlen):
+def _channels(g, a, r, nch, wbase, sbase):
     # weights, bias, multipliers and shifts of a weighted layer: 4 words
     qo = r[_Q_OFF]
-    g[a] = r[_W_OFF]
+    g[a] = wbase + r[_W_OFF]
     g[a + 1] = _HDR + qo if r[_FLAGS] & F.FLAG_BIAS else -1
     g[a + 2] = _HDR + nch + qo
-    g[a + 3] = wlen + qo
+    g[a + 3] = sbase + qo
 
 
-def _conv(g, a, r, x0, out0, nch, wlen, scratch_off, total):
+def _conv(g, a, r, x0, out0, nch, wbase, sbase, scratch_off, total):
     # the 26 conv_s8 words (ulearn.backend, conv_s8) at g[a:]
     g[a] = x0
     g[a + 1] = out0
     g[a + 2] = scratch_off
     g[a + 3] = total - scratch_off
-    _channels(g, a + 4, r, nch, wlen)
+    _channels(g, a + 4, r, nch, wbase, sbase)
     k = a + 8
     for v in (r[4], r[5], r[6], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[7], r[8],
               -r[_IN_ZP], r[_OUT_ZP], r[_ACT_MIN], r[_ACT_MAX]):

@@ -45,6 +45,8 @@ _Q_OFF = const(24)
 _EXTRA = const(25)
 
 
+IN_PLACE = ("viper", "native", "ulab")  # backends whose kernels read the weights from bytes in place
+
 # words of each op's record in the layer program: [op] + its kernel's words (= ulearn.nn.model _SIZE)
 _WORDS = {F.OP_CONV: 27, F.OP_DEPTHWISE: 29, F.OP_DENSE: 15, F.OP_MAX_POOL: 17, F.OP_AVG_POOL: 17,
           F.OP_RESHAPE: 1, F.OP_SOFTMAX: 7}
@@ -100,14 +102,25 @@ def _dw_bytes(r):
 def prepare(self, blob, path, source):
     """Everything before allocation for Model.__init__: the sections of `blob` (ulearn.blob.Blob) or
     of the raw blob file `path` (read_file), checked (check); returns (plan, sections)."""
+    inplace = None
     if path is None:
         meta, layr, psec, sec = blob_sections(blob)
         w = sec[F.TAG_WEIGHTS]
         lengths = (len(w), len(sec[F.TAG_BIAS]), len(sec[F.TAG_MULT]), len(sec[F.TAG_SHIFT]))
+        if backend.NAME in IN_PLACE and sys.implementation.name == "micropython":
+            # the weights and shifts stay where they are (a .mpy constant: flash on ROMFS boards); the
+            # kernels of these backends read int8 from unsigned bytes (the Python ones need a copy)
+            payload, woff, _ = blob.span(F.TAG_WEIGHTS)
+            inplace = (payload, woff, blob.span(F.TAG_SHIFT)[1])
     else:
         meta, layr, psec, sec = read_file(path)
         lengths = (sec[F.TAG_WEIGHTS][1], sec[F.TAG_BIAS][1], sec[F.TAG_MULT][1], sec[F.TAG_SHIFT][1])
-    return check(self, meta, layr, psec, lengths, source), sec
+    plan = check(self, meta, layr, psec, lengths, source)
+    if inplace is not None and (plan[13] or not plan[10] and len(inplace[0]) > 32767):
+        inplace = None  # a depthwise layer would run the Python loops on the bytes, or int16 words too short
+    if inplace is not None:  # nothing to allocate for the weights
+        plan = plan[:6] + (plan[6] - plan[12] - plan[2],) + plan[7:]
+    return plan + (inplace,), sec
 
 
 def blob_sections(blob):
@@ -229,6 +242,7 @@ def check(self, meta, layr, psec, lengths, source):
     dw = 0
     words = 0  # layer program: [op] + the kernel's words per layer (ulearn.nn._alloc)
     expand = backend.NAME != "python"  # only compiled backends run depthwise as im2col + GEMM
+    direct = False  # a depthwise layer runs the Python loops (too large to expand, or not compiled)
     scratch = arena_bytes - scratch_off
     for i in range(count):
         r = struct.unpack_from(F.LAYER_FORMAT, layr, F.LAYR_HEADER_SIZE + i * rsize)
@@ -241,6 +255,8 @@ def check(self, meta, layr, psec, lengths, source):
             if op == F.OP_DEPTHWISE:
                 dw += _dw_bytes(r) + r[_OUT_C]
                 words += 26
+        elif op == F.OP_DEPTHWISE:
+            direct = True
         words += _WORDS[op]
         if LIMBS and (op == F.OP_CONV or op == F.OP_DEPTHWISE or op == F.OP_DENSE):
             words += 2 * r[_OUT_C]  # the multipliers' halves (ulearn.fixedpoint.LIMBS)
@@ -287,4 +303,4 @@ def check(self, meta, layr, psec, lengths, source):
     need = total + wlen + nch + 4 * ints + (4 if wide else 2) * words + dw + _MODEL_OVERHEAD
     mwords = (meta.get("input_zero_point", 0), meta.get("output_zero_point", 0), meta.get("params", 0),
               meta.get("macs", 0), shape)
-    return layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords, wlen
+    return layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords, wlen, direct

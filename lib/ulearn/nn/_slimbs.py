@@ -1,4 +1,4 @@
-"""TFLite int8 softmax (ulearn.nn.layers.softmax: same program words, same bytes) with every
+"""TFLite int8 softmax (ulearn.nn._softmax.softmax: same program words, same bytes) with every
 intermediate below 2^30, for ports whose small integers are 31-bit (ulearn.fixedpoint.LIMBS) and no
 viper: loaded only there. A Q0.31 value v is kept as (hi, lo) = (v >> 16, v & 0xFFFF); products go
 through _mulq, whose result lands in _R (returning two ints would build a tuple).
@@ -20,6 +20,7 @@ _Q26_QUARTER = const(16777216)   # 1/4 in Q5.26
 _Q31_EIGHTH = const(268435456)   # 1/8 in Q0.31
 
 _R = array("i", [0, 0])
+_EXPS = [array("i", [0] * 32)]  # the exps' limbs of one row; replaced (once) by a longer one when needed
 _BARREL = (25519, 48763, 19874, 52210, 12054, 44140, 4434, 43684, 600, 10935, 10, 65041, 0, 242)  # exp(-2^-k/4)
 
 
@@ -145,9 +146,14 @@ def softmax_limbs(x, act, q, g, p, h):
     for i in range(x0, x0 + n):
         if x[i] > top:
             top = x[i]
+    ex = _EXPS[0]
+    if len(ex) < 2 * n:
+        ex = _EXPS[0] = array("i", range(2 * n))
     total = 0
-    for i in range(x0, x0 + n):
-        _exp_limbs(top - x[i], mh, ml, ls, dmin)
+    for i in range(n):
+        _exp_limbs(top - x[x0 + i], mh, ml, ls, dmin)
+        ex[2 * i] = _R[0]
+        ex[2 * i + 1] = _R[1]
         total += (_R[0] << 4) + ((_R[1] + 2048) >> _ACCUM_BITS)  # (e + 2048) >> 12
     clz = 32  # leading zeros of total as an unsigned 32-bit value (total > 0)
     t = total
@@ -183,9 +189,8 @@ def softmax_limbs(x, act, q, g, p, h):
     sl = _R[1]
     # output: (srdhm(scale, e) + 2^(bits - 1)) >> bits - 128, bits in [23, 34]
     hb = 1 << (bits - 17)
-    for i in range(x0, x0 + n):
-        _exp_limbs(top - x[i], mh, ml, ls, dmin)
-        _mulq(sh, sl, _R[0], _R[1])
+    for i in range(n):
+        _mulq(sh, sl, ex[2 * i], ex[2 * i + 1])
         v = ((_R[0] + hb) >> (bits - 16)) - 128  # the low limb cannot carry into bit `bits` >= 23
         act[o] = -128 if v < -128 else (127 if v > 127 else v)
         o += 1

@@ -31,14 +31,18 @@ except ImportError:  # CPython
 
 import ulearn.backend  # noqa: F401 - the package chooses the provider once, at import
 from ulearn import int8_array  # noqa: F401 - also used by ulearn.nn and ulearn.nn._alloc
+from ulearn.fixedpoint import LIMBS
 from ulearn.nn import format as F
+
+if not LIMBS:  # every model ends in a softmax: with the model code (32-bit ports: ulearn.nn._slimbs)
+    from ulearn.nn._softmax import softmax as _softmax
 
 # the module itself (the package attribute `ulearn.backend` is a forwarding callable)
 backend = sys.modules["ulearn.backend"]
 
 _COMPILED = ("viper", "native")  # backends whose port compiles viper: pooling follows them
-_SOFTMAX_MAX = const(4095)  # longest softmax the viper one takes (its int32 sum of exps cannot wrap)
-_vp = None  # ulearn.nn._vpool (viper pooling and softmax), or False on a port without viper
+_IN_PLACE = ("viper", "native", "ulab")  # backends that read weights from bytes in place (= _load.IN_PLACE)
+_vp = None  # ulearn.nn._vpool (viper pooling), or False on a port without viper
 _L = None   # ulearn.nn.layers (the Python kernels), loaded when first needed
 
 
@@ -81,6 +85,8 @@ _H_NDIM = const(15)     # then the input shape in words 16 .. 18
 _H_LIMBS = const(19)    # 1: weighted records are followed by 2 words per channel (ulearn.fixedpoint.LIMBS)
 _native_pool = None
 _slimbs = None
+
+
 
 
 def _limb_softmax():
@@ -137,12 +143,10 @@ def run_layer(m, p, src):
         return end + (2 * g[p + 13] if m._q[_H_LIMBS] else 0)
     elif op == F.OP_SOFTMAX:
         limbs = m._q[_H_LIMBS]
-        if backend.NAME in _COMPILED and g[p + 3] <= _SOFTMAX_MAX and _viper():
-            _vp.softmax(src, act, m._q, g, p + 1, m._q[_H_WIDE])  # no heap integers on 32-bit ports either
-        elif limbs:
+        if limbs:  # 32-bit ports: no heap integers, whatever the backend
             _limb_softmax()(src, act, m._q, g, p + 1, p + 7)
         else:
-            _layers().softmax(src, act, m._q, g, p + 1)
+            _softmax(src, act, m._q, g, p + 1)
         if limbs:
             return p + 9
     return p + _SIZE[op]
@@ -172,7 +176,7 @@ def _reserve(plan, source):
                         "only %d free: use a smaller model or free memory first" % (
                             source, need, total, need - total, free))
     try:
-        w = int8_array(plan[12] + plan[2], zero=False)
+        w = int8_array(plan[12] + plan[2], zero=False) if plan[14] is None else None  # None: in place
         return int8_array(total), w
     except MemoryError:
         raise BlobError("%s: model needs about %d bytes of heap (arena %d), allocation failed: use a "
@@ -238,8 +242,26 @@ class Model:
 
     @property
     def weights_copied(self):
-        """True when the weights were copied from an in-memory blob (False: read from a raw file)."""
+        """True when the weights were copied from an in-memory blob (False: read from a raw file into
+        the model's array, or used in place; see weights_in_place)."""
         return self._q[_H_COPIED] == 1
+
+    @property
+    def weights_in_place(self):
+        """True when the weights are read where the blob holds them (a .mpy constant: in flash on ROMFS
+        boards), without a copy (viper, native and ulab backends on MicroPython)."""
+        return self._q[_H_COPIED] == 2
+
+    def _own_weights(self):
+        # weights used in place (unsigned bytes of the blob) -> an int8 copy at the same offsets, for a
+        # backend whose kernels read Python integers (chosen after the load)
+        src = self._w
+        w = int8_array(len(src), zero=False)
+        for i in range(len(src)):
+            v = src[i]
+            w[i] = v - 256 if v > 127 else v
+        self._w = w
+        self._q[_H_COPIED] = 1
 
     # ---- inference
 
@@ -320,6 +342,8 @@ class Model:
         after softmax). Raises ValueError naming the argument for a wrong length or typecode.
         """
         q = self._q
+        if q[_H_COPIED] == 2 and backend.NAME not in _IN_PLACE:
+            self._own_weights()
         if x is not self._x_seen:
             self._check_input(x)
         elif len(x) != q[_H_N_IN]:
@@ -397,6 +421,7 @@ class Model:
             "arena_bytes": self.arena_bytes,
             "weight_bytes": self.weight_bytes,
             "weights_copied": self.weights_copied,
+            "weights_in_place": self.weights_in_place,
             "backend": backend.NAME,
             "input_shape": shape,
             "input_scale": f[0],
