@@ -91,9 +91,10 @@ def softmax(x, act, q, g, p):
 
     Program words g[p:]: x0 (input at x[x0]), out0 (output at act[out0]), n, mult0 (the input
     multiplier is q[mult0]), left_shift, diff_min (TFLite's PreprocessSoftmaxScaling and
-    CalculateInputRadius, clamped to >= -256 at load: d is at most 255). Each exp is computed once per value, kept for the
-    output in a scratch array shared by all models (no table per model). Every exp is >= 0, so the rounding divisions and the high
-    multiply are written out for non-negative values. A value below diff_min has exp 0: it adds
+    CalculateInputRadius, clamped to >= -256 at load: d is at most 255). Each exp is computed once
+    per value, kept for the output in a scratch array shared by all models (no table per model).
+    Every exp is >= 0, so the rounding divisions and the high multiply are written out for
+    non-negative values. A value below diff_min has exp 0: it adds
     (0 + 2048) >> 12 = 0 to the sum and comes out as -128, exactly what TFLite's explicit test gives.
     """
     x0 = g[p]
