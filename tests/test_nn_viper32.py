@@ -1,8 +1,8 @@
 """On a 32-bit MicroPython (like every Cortex-M board) predict of the int8 CNN allocates nothing with
 the viper, native and pure-Python backends (viper: machine words; Python: the multipliers as 16-bit
-halves and requantization / softmax on limbs, ulearn._limbs and ulearn.nn._slimbs, the softmax of
-every backend there), and the limb softmax gives the same bytes as the Python one and the host
-reference on both word sizes.
+halves and requantization / softmax on limbs, ulearn._limbs and ulearn.nn._slimbs; the viper and
+native backends' softmax there: ulearn.nn._vsoftmax), and the limb and viper softmaxes give the same
+bytes as the Python one and the host reference on both word sizes.
 
 The 32-bit interpreter: $ULEARN_MICROPYTHON32 or .cache/micropython-i686/micropython
 (`make micropython-32bit MPY_DIR=...`).
@@ -97,6 +97,7 @@ import struct
 from array import array
 from ulearn.nn._softmax import softmax
 from ulearn.nn._slimbs import softmax_limbs
+from ulearn.nn._vsoftmax import softmax as vsoftmax
 with open({src!r}, 'rb') as f:
     data = f.read()
 res = bytearray()
@@ -115,10 +116,14 @@ while p < len(data):
     a = array('b', bytes(n))
     b = array('b', bytes(n))
     c = array('b', bytes(n))
+    d = array('b', bytes(n))
+    e = array('b', bytes(n))
     softmax(x, a, q, g16, 0)
     softmax_limbs(x, b, q, g16, 0, 6)
     softmax_limbs(x, c, q, g32, 2, 8)
-    assert b == c
+    vsoftmax(x, d, q, g16, 0, 0)
+    vsoftmax(x, e, q, g32, 2, 1)
+    assert b == c and d == a and e == a
     res += bytes(a) + bytes(b)
 with open({dst!r}, 'wb') as f:
     f.write(res)

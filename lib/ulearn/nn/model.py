@@ -85,6 +85,20 @@ _H_NDIM = const(15)     # then the input shape in words 16 .. 18
 _H_LIMBS = const(19)    # 1: weighted records are followed by 2 words per channel (ulearn.fixedpoint.LIMBS)
 _native_pool = None
 _slimbs = None
+_vsoftmax = None
+_SOFTMAX_MAX = const(4095)  # longest softmax the viper one takes (its int32 sum of exps cannot wrap)
+
+
+def _vsm():
+    # ulearn.nn._vsoftmax.softmax (viper, 32-bit ports), or False without viper
+    global _vsoftmax
+    if _vsoftmax is None:
+        try:
+            from ulearn.nn._vsoftmax import softmax as f
+        except (ImportError, SyntaxError, ValueError, AttributeError):
+            f = False
+        _vsoftmax = f
+    return _vsoftmax
 
 
 
@@ -143,7 +157,9 @@ def run_layer(m, p, src):
         return end + (2 * g[p + 13] if m._q[_H_LIMBS] else 0)
     elif op == F.OP_SOFTMAX:
         limbs = m._q[_H_LIMBS]
-        if limbs:  # 32-bit ports: no heap integers, whatever the backend
+        if limbs and backend.NAME in _COMPILED and g[p + 3] <= _SOFTMAX_MAX and _vsm():
+            _vsoftmax(src, act, m._q, g, p + 1, m._q[_H_WIDE])  # 32-bit ports: machine words
+        elif limbs:  # 32-bit ports: no heap integers
             _limb_softmax()(src, act, m._q, g, p + 1, p + 7)
         else:
             _softmax(src, act, m._q, g, p + 1)
