@@ -4,8 +4,10 @@
     m = ulearn.load("fan.mpy")            # a .mpy/.py model module or a raw blob
     m = ulearn.nn.load_raw("fan.ulb")     # raw blob: sections read into the arrays kept, never copied
 
-Modules: ``format`` (the CNN blob sections), ``model`` (Model, from_blob), ``layers`` (depthwise
-conv, pooling, softmax; convolutions and dense layers go through ``ulearn.backend``).
+Modules: ``format`` (the CNN blob sections), ``model`` (Model, from_blob, the layer program runner),
+``layers`` (depthwise conv, pooling), ``_softmax`` (softmax; on 32-bit ports ``_vsoftmax`` / ``_slimbs``),
+``_vpool`` (viper pooling); convolutions and dense layers go through ``ulearn.backend``. ``_load`` and
+``_alloc`` run only while loading.
 """
 
 
