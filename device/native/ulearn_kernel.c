@@ -777,7 +777,7 @@ static void gemm_dsp(const int8_t *a, const int8_t *b, const int32_t *bias, cons
  * Convolutions widen straight from the input (im2col fused, padding taps are 0 after the offset). */
 #define UL_SSE_WMAX 4096   /* int16 weights widened on the stack (8 KB) */
 #define UL_SSE_KMAX 1024   /* longest row widened on the stack (2 KB) */
-#define UL_SSE_XMAX 2048   /* int16 activations widened at once (4 KB); stack of a call <= 16.5 KB */
+#define UL_SSE_XMAX 2048   /* int16 activations widened at once (4 KB); stack of a call <= 17 KB */
 
 static inline size_t sse_w_len(int32_t n, int32_t k) {   /* int16 entries of wt */
     return (size_t)((k + 1) / 2) * (size_t)((n + 3) / 4) * 8u;
@@ -890,14 +890,11 @@ static inline void sse_store(const int32_t *s, int32_t nc, int32_t j0, const int
     }
 }
 
-/* Requantization of 4 channels at once, the integers of requant() for shifts <= 0 (no left shift):
-     h  = SRDHM(acc, mult) = bits 31..62 of acc * mult + 2^30       (mult >= 0: PMULUDQ, sign fixed in
-                                                                     the high word)
-     hm = h - (h < 0)
-     r >= 1: floor((hm + 2^(r-1)) / 2^r) = high word of hm * 2^(32-r) + 2^31    (the rounding divide)
-     r == 0: h
+/* Requantization of 4 channels at once (sse_rq4), the integers of requant() for shifts <= 0: two
+   unsigned 32 x 32 -> 64-bit multiplies (SRDHM, then the rounding divide as a multiply by 2^(32-r)),
    then saturating packs to int16, + out_off (saturating), clamp, pack to int8: the clamp of the exact
-   sum, since every saturation is monotone and reaches beyond [-128, 127]. */
+   value, since every saturation is monotone and reaches beyond [-128, 127]. Channels with a left
+   shift, and layers of more than UL_SSE_NCH channels, take the scalar sse_store. */
 #define UL_SSE_NCH 96     /* channels with per-call requantization tables (else the scalar sse_store) */
 
 typedef struct {
