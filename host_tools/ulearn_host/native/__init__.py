@@ -36,6 +36,7 @@ STATUS = {
     -9: "pad_value out of range",
     -10: "NULL pointer",
     -11: "prepared-weights buffer misaligned, too small, or prepared for another n/k",
+    -12: "a pooling window has no input tap (padding only)",
 }
 
 
