@@ -73,13 +73,14 @@ def backend_allocation(m, x, repeat=100):
 
     def calls():
         src = x
+        w = m._arena if m._w is None else m._w  # the weights follow the arena unless used in place
         for op, p in m.records():  # the layer program: see ulearn.nn.model (run_layer)
             if op == 1:
-                backend.conv_s8(src, m._arena, m._w, m._q, m._g, p + 1)
+                backend.conv_s8(src, m._arena, w, m._q, m._g, p + 1)
             elif op == 2 and m._g[p + 1] >= 0 and backend.NAME != "python":  # depthwise through conv_s8
                 backend.conv_s8(src, m._arena, m._extra[m._g[p + 1]], m._q, m._g, p + 29)
             elif op == 3:
-                backend.gemm_s8(src, m._arena, m._w, m._q, m._g, p + 1)
+                backend.gemm_s8(src, m._arena, w, m._q, m._g, p + 1)
             if op != 6:
                 src = m._arena
     return allocated(calls, repeat)

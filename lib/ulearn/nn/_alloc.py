@@ -74,18 +74,19 @@ def _read_into(f, off, into, nbytes, source):
              (got or 0, nbytes))
 
 
-def _place(source, sec, path, nch, ints, w, wlen):
-    """(q, copied): fills `w` (int8 array [weights | shifts], allocated by the model first: the largest
-    block; None when the weights are used in place), makes the int32 array [header | bias | mult];
-    whether the weights were copied from memory (a raw file is read straight into them)."""
+def _place(source, sec, path, nch, ints, w, wbase, wlen):
+    """(q, copied): fills w[wbase:] with the weights then the shifts (w: the arena array, allocated by
+    the model with room for them; None when the weights are used in place), makes the int32 array
+    [header | bias | mult]; whether the weights were copied from memory (a raw file is read straight
+    into them)."""
     q = array("i", range(ints))  # one allocation (MicroPython sizes it from len(range))
     if path is not None:  # raw file: sections read straight into the arrays kept
         woff = sec[F.TAG_WEIGHTS][0]
         wv = memoryview(w)
         qv = memoryview(q)
         with open(path, "rb") as f:
-            _read_into(f, woff, wv[:wlen], wlen, source)
-            _read_into(f, sec[F.TAG_SHIFT][0], wv[wlen:], nch, source)
+            _read_into(f, woff, wv[wbase:wbase + wlen], wlen, source)
+            _read_into(f, sec[F.TAG_SHIFT][0], wv[wbase + wlen:], nch, source)
             _read_into(f, sec[F.TAG_BIAS][0], qv[_HDR:_HDR + nch], 4 * nch, source)
             _read_into(f, sec[F.TAG_MULT][0], qv[_HDR + nch:_HDR + 2 * nch], 4 * nch, source)
         return q, False
@@ -93,9 +94,9 @@ def _place(source, sec, path, nch, ints, w, wlen):
     wsec, ssec = sec[F.TAG_WEIGHTS], sec[F.TAG_SHIFT]
     if w is not None:
         for i in range(wlen):
-            w[i] = _s8(wsec[i])  # an unsigned view (bytes) or a signed one
+            w[wbase + i] = _s8(wsec[i])  # an unsigned view (bytes) or a signed one
         for j in range(nch):
-            w[wlen + j] = _s8(ssec[j])
+            w[wbase + wlen + j] = _s8(ssec[j])
     bsec, msec = sec[F.TAG_BIAS], sec[F.TAG_MULT]
     for j in range(nch):
         q[_HDR + j] = struct.unpack_from("<i", bsec, 4 * j)[0]
@@ -103,25 +104,26 @@ def _place(source, sec, path, nch, ints, w, wlen):
     return q, w is not None and wlen > 0
 
 
-def build(self, source, plan, arena, w, sec, path):
+def build(self, source, plan, arena, sec, path):
     """Make the arrays and the layer program of a checked model (`plan` from ulearn.nn._load.check,
-    `arena` its int8 arena, `w` its int8 weights array, still to fill, `sec` its sections: memoryviews,
+    `arena` its int8 arena (followed by room for the weights unless they are used in place), `sec` its
+    sections: memoryviews,
     or (file offset, length) when `path` names the raw blob file) into `self`; BlobError saying how many
     bytes it needs when they do not fit."""
     try:
-        _alloc(self, source, plan, arena, w, sec, path)
+        _alloc(self, source, plan, arena, sec, path)
     except MemoryError:
         _err(source, "model needs about %d bytes of heap (arena %d), allocation failed: use a smaller "
              "model or free memory first" % (plan[6], plan[4]))
 
 
-def _alloc(self, source, plan, arena, w, sec, path):
+def _alloc(self, source, plan, arena, sec, path):
     layers, tensors, nch, ints, total, scratch_off, need, dw, expand, words, wide, mwords, wlen, _, inplace = plan
-    q, copied = _place(source, sec, path, nch, ints, w, wlen)
-    g = array("i" if wide else "h", range(words))  # the layer program
-    wbase, sbase = 0, wlen  # where the weights and the shifts are in w
+    w, wbase, sbase = arena, total, total + wlen  # the weights and the shifts follow the activations
     if inplace is not None:  # w: the blob's payload (unsigned bytes), the sections where they are
         w, wbase, sbase = inplace
+    q, copied = _place(source, sec, path, nch, ints, None if inplace is not None else w, wbase, wlen)
+    g = array("i" if wide else "h", range(words))  # the layer program
     for j in range(nch):
         if not -31 <= _s8(w[sbase + j]) <= 30:
             _err(source, "requantization shift %d outside [-31, 30]: corrupt blob" % _s8(w[sbase + j]))
@@ -206,7 +208,8 @@ def _alloc(self, source, plan, arena, w, sec, path):
     for i in range(len(shape)):
         q[16 + i] = shape[i]
     self._arena = arena
-    self._w = w
+    if inplace is not None:
+        self._w = w  # else the class default None: the weights are in the arena array
     self._q = q
     self._g = g
     if extra:

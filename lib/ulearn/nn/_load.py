@@ -120,6 +120,7 @@ def prepare(self, blob, path, source):
         inplace = None  # a depthwise layer would run the Python loops on the bytes, or int16 words too short
     if inplace is not None:  # nothing to allocate for the weights
         plan = plan[:6] + (plan[6] - plan[12] - plan[2],) + plan[7:]
+    # (the weights follow the arena in one array, their offsets in the program are beyond it)
     return plan + (inplace,), sec
 
 
@@ -291,7 +292,7 @@ def check(self, meta, layr, psec, lengths, source):
     # the program in int16 words when every word fits (offsets into the arena, weights and q; sizes; the
     # words' own offsets), else int32
     big = total
-    for v in (wlen + nch, ints, words, _DW_MAX + 256):
+    for v in (total + wlen + nch, ints, words, _DW_MAX + 256):
         if v > big:
             big = v
     for r in layers:

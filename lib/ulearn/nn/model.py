@@ -131,12 +131,15 @@ def run_layer(m, p, src):
     g = m._g
     op = g[p]
     act = m._arena
+    w = m._w
+    if w is None:  # the weights follow the activations in the same array
+        w = act
     if op == F.OP_CONV:
-        backend.conv_s8(src, act, m._w, m._q, g, p + 1)
+        backend.conv_s8(src, act, w, m._q, g, p + 1)
         if m._q[_H_LIMBS]:
             return p + 27 + 2 * g[p + 12]
     elif op == F.OP_DENSE:
-        backend.gemm_s8(src, act, m._w, m._q, g, p + 1)
+        backend.gemm_s8(src, act, w, m._q, g, p + 1)
         if m._q[_H_LIMBS]:
             return p + 15 + 2 * g[p + 8]
     elif op == F.OP_MAX_POOL or op == F.OP_AVG_POOL:
@@ -153,7 +156,7 @@ def run_layer(m, p, src):
         if ix >= 0 and backend.NAME != "python":  # as a dense conv whose weights are zero off the diagonal
             backend.conv_s8(src, act, m._extra[ix], m._q, g, p + 29)
         else:
-            _layers().depthwise_conv(src, act, m._w, m._q, g, p + 2, end if m._q[_H_LIMBS] else -1)
+            _layers().depthwise_conv(src, act, w, m._q, g, p + 2, end if m._q[_H_LIMBS] else -1)
         return end + (2 * g[p + 13] if m._q[_H_LIMBS] else 0)
     elif op == F.OP_SOFTMAX:
         limbs = m._q[_H_LIMBS]
@@ -177,8 +180,8 @@ def _release(name):
 
 
 def _reserve(plan, source):
-    # free-heap check for everything the model will allocate, then the two large blocks, largest first:
-    # the int8 weights (+ shifts) and the arena; returns (arena, weights)
+    # free-heap check for everything the model will allocate, then its one large block: the arena
+    # followed by the int8 weights and shifts (only the arena when the weights are used in place)
     from ulearn.blob import BlobError
     total, need = plan[4], plan[6]
     try:
@@ -192,8 +195,12 @@ def _reserve(plan, source):
                         "only %d free: use a smaller model or free memory first" % (
                             source, need, total, need - total, free))
     try:
-        w = int8_array(plan[12] + plan[2], zero=False) if plan[14] is None else None  # None: in place
-        return int8_array(total), w
+        if plan[14] is not None:  # weights in place
+            return int8_array(total)
+        buf = int8_array(total + plan[12] + plan[2], zero=False)
+        for i in range(total):
+            buf[i] = 0
+        return buf
     except MemoryError:
         raise BlobError("%s: model needs about %d bytes of heap (arena %d), allocation failed: use a "
                         "smaller model or free memory first" % (source, need, total)) from None
@@ -204,6 +211,7 @@ class Model:
 
     # defaults kept on the class, so a model's attribute dict holds only what it sets
     _extra = None   # expanded depthwise weights (compiled backends), when a model has such layers
+    _w = None       # the weights buffer when it is not the arena's tail (weights used in place)
     _in_buf = None  # where float inputs are quantized (made at the first float predict)
     _unit = ""      # META input_unit
     _x_seen = None  # the input object checked last (predict checks a new one once)
@@ -217,10 +225,10 @@ class Model:
             plan, sec = _load.prepare(self, blob, path, source)
         finally:
             _release("_load")  # the checking code leaves the heap before the buffers are made
-        arena, w = _reserve(plan, source)  # the largest buffers first, into the space just freed
+        arena = _reserve(plan, source)  # the largest buffer first, into the space just freed
         from ulearn.nn import _alloc
         try:
-            _alloc.build(self, source, plan, arena, w, sec, path)
+            _alloc.build(self, source, plan, arena, sec, path)
         finally:
             _release("_alloc")
 
