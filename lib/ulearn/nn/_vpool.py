@@ -44,35 +44,47 @@ def pool(x, act, prog, p: int, wide: int):
     pad_left = int(pw[13])
     amin = int(pw[14]) - 128
     amax = int(pw[15]) - 128
-    if is_max and in_h == 1 and pad_left == 0 and s_w == k_w:  # 1-D, valid, non-overlapping
+    if is_max and in_h == 1 and pad_left == 0 and s_w == k_w:  # 1-D, non-overlapping
+        # SAME on a width k_w does not divide: the last window holds in_w - (out_w - 1) * k_w taps
+        # (>= 1: load refuses windows outside the input), the rest of it is padding
         step = k_w * c
-        end = x0 + out_w * step
+        span = step
+        n = out_w
+        tail = in_w - (out_w - 1) * k_w
+        if tail < k_w:
+            n -= 1
+        end = x0 + n * step
         q0 = x0
-        while q0 < end:
-            q = q0
-            qe = q0 + c
-            while q < qe:
-                acc = int(px[q])
-                if acc > 127:
-                    acc -= 256
-                t = q + c
-                te = q + step
-                while t < te:
-                    v = int(px[t])
-                    if v > 127:
-                        v -= 256
-                    if v > acc:
-                        acc = v
-                    t += c
-                if acc < amin:
-                    acc = amin
-                if acc > amax:
-                    acc = amax
-                po[o] = acc & 0xFF
-                o += 1
-                q += 1
-            q0 += step
-        return
+        while True:
+            while q0 < end:
+                q = q0
+                qe = q0 + c
+                while q < qe:
+                    acc = int(px[q])
+                    if acc > 127:
+                        acc -= 256
+                    t = q + c
+                    te = q + span
+                    while t < te:
+                        v = int(px[t])
+                        if v > 127:
+                            v -= 256
+                        if v > acc:
+                            acc = v
+                        t += c
+                    if acc < amin:
+                        acc = amin
+                    if acc > amax:
+                        acc = amax
+                    po[o] = acc & 0xFF
+                    o += 1
+                    q += 1
+                q0 += step
+            if n == out_w:
+                return
+            n = out_w  # then the short last window, once
+            span = tail * c
+            end = q0 + 1
     oy = 0
     while oy < out_h:
         y0 = oy * s_h - pad_top
