@@ -44,6 +44,17 @@ def test_fan_sim_is_replayed_sample_for_sample(tmp_path):
     np.testing.assert_allclose(got, data_g[1:201], atol=0.002)   # mg rounding + 12-bit resolution
 
 
+def test_a_long_recording_is_replayed_across_its_storage_blocks(tmp_path):
+    # 8 s at 200 Hz: 1600 samples, kept in blocks of 512 (a board's fragmented heap may hold no 36 KB
+    # block for a 30 s recording), replayed sample for sample across the block edges at 512, 1024, 1536
+    data_g, rate = dataset_recording("fan-sim", "on", cases=13)      # SIMULATED fan, 200 Hz
+    assert len(data_g) >= 1601
+    rec = Recording.load(str(write_recording(data_g[:1601], rate, tmp_path)), loop=False)
+    assert len(rec.chunks) == 4 and rec.length == 1601
+    counts, scale = _read(write_recording(data_g[:1601], rate, tmp_path / "again"), 4, 8.0)
+    np.testing.assert_allclose(counts * scale, data_g[1:1601], atol=0.002)
+
+
 def test_basicmotions_is_interpolated_at_its_recorded_speed(tmp_path):
     data_g, rate = dataset_recording("basicmotions", "running", cases=1)  # real, 10 Hz
     assert rate == 10

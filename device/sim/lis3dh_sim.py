@@ -52,6 +52,8 @@ _ODR_HZ = (0, 1, 10, 25, 50, 100, 200, 400, 1600, 1344)
 _ODR_HZ_LOW_POWER_9 = 5376
 # sensitivity in micro-g per 12-bit digit, by CTRL_REG4 FS field
 _SENS_UG = (1000, 2000, 4000, 12000)
+_CHUNK = 512  # samples per block of a loaded recording
+
 _WRITABLE = set(range(0x1E, 0x27)) | {0x2E, 0x30, 0x32, 0x33, 0x34, 0x36, 0x37, 0x38, 0x3A,
                                       0x3B, 0x3C, 0x3D, 0x3E, 0x3F}
 
@@ -69,7 +71,8 @@ class Recording:
                              % (len(data), channels))
         if rate_hz <= 0:
             raise ValueError("recording: rate_hz must be > 0, got %r" % rate_hz)
-        self.data = data
+        self.chunks = [data]  # data in blocks (see load): a long recording needs no single large block
+        self.chunk = len(data)
         self.channels = channels
         self.rate_hz = int(rate_hz)
         self.length = len(data) // channels
@@ -87,11 +90,24 @@ class Recording:
         if h.unit != "g":
             raise ValueError("%s: recording unit is %r, the LIS3DH stand-in replays 'g'" % (path, h.unit))
         milli = h.scale * 1000
-        data = array("h")
+        # blocks of _CHUNK samples, not one array grown by append: a 30 s recording is 36 KB, and on a
+        # board whose heap the loaded code has fragmented no single free block that large may exist
+        size = _CHUNK * h.channels
+        chunks, block, i = [], None, size
         for _, values in reader.records():
             for v in values:
-                data.append(int(v * milli))
-        return cls(data, h.channels, h.rate_hz, loop)
+                if i == size:
+                    block = array("h", bytes(2 * size))
+                    chunks.append(block)
+                    i = 0
+                block[i] = int(v * milli)
+                i += 1
+        if not chunks:
+            raise ValueError("%s: the recording holds no samples" % path)
+        rec = cls(chunks[0], h.channels, h.rate_hz, loop)
+        rec.chunks, rec.chunk = chunks, size
+        rec.length = ((len(chunks) - 1) * size + i) // h.channels
+        return rec
 
     def value(self, t_us, axis):
         """Milli-g on `axis` at recording time `t_us` (int µs), linearly interpolated."""
@@ -103,14 +119,18 @@ class Recording:
         n = self.length
         if i >= n - 1 and not self.loop:
             self.ended = i >= n
-            return self.data[(n - 1) * self.channels + axis]
+            return self._at((n - 1) * self.channels + axis)
         j = i + 1
         if self.loop:
             i %= n
             j %= n
-        a = self.data[i * self.channels + axis]
-        b = self.data[j * self.channels + axis]
+        a = self._at(i * self.channels + axis)
+        b = self._at(j * self.channels + axis)
         return a + (b - a) * frac // 1000000
+
+    def _at(self, k):
+        c = self.chunk
+        return self.chunks[k // c][k % c]
 
 
 class LIS3DHSim:
