@@ -22,8 +22,8 @@ from ulearn_host import unixport
 from ulearn_host.data import load_dataset
 
 ULAB = Path(os.environ.get("ULEARN_MICROPYTHON") or unixport.CACHE_DIR / "micropython-ulab" / "micropython")
-NEED_ULAB = pytest.mark.skipif(not ULAB.exists(), reason=f"no ulab interpreter at {ULAB}: build it (backend make "
-                                                         "target) or set ULEARN_MICROPYTHON")
+NEED_ULAB = pytest.mark.skipif(not ULAB.exists(), reason=f"no ulab MicroPython at {ULAB}: run make ulab-micropython "
+                                                         "MPY_DIR=... or set ULEARN_MICROPYTHON")
 ALL = ("mean", "std", "rms", "min", "max", "ptp", "skew", "kurt", "zcr", "dom", "centroid", "band")
 EXACT = ("mean", "std", "rms", "min", "max", "ptp", "skew", "kurt", "zcr")
 BANDS = {"basicmotions": [0.3, 1, 2.5, 5.01], "fan-sim": [1, 10, 25, 50, 100]}

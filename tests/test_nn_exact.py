@@ -117,8 +117,8 @@ def _env(backend: str) -> dict:
         from ulearn_host.bench.nn_speed import ulab_micropython
         exe = ulab_micropython()
         if exe is None:
-            pytest.skip("no ulab-enabled MicroPython: build .cache/micropython-ulab/micropython (see "
-                        "docs) or set ULEARN_MICROPYTHON")
+            pytest.skip("no ulab-enabled MicroPython: run make ulab-micropython MPY_DIR=... (.cache/micropython-ulab) "
+                        "or set ULEARN_MICROPYTHON")
         env["ULEARN_MICROPYTHON"] = str(exe)
     return env
 

@@ -57,7 +57,7 @@ def test_mpy_weights_in_place(arch, tmp_path):
     if arch == "x86" and not EXE32.exists():
         pytest.skip("no 32-bit MicroPython: set ULEARN_MICROPYTHON32 or run make micropython-32bit MPY_DIR=...")
     if arch == "ulab" and not EXE_ULAB.exists():
-        pytest.skip("no ulab MicroPython (.cache/micropython-ulab/micropython): see docs/native.md")
+        pytest.skip("no ulab MicroPython (.cache/micropython-ulab/micropython): run make ulab-micropython MPY_DIR=...")
     for name, model in (("fan", synth.fan_model(seed=3)), ("digits", cases.build("digits", seed=0))):
         export.save(model, tmp_path / f"{name}.mpy")
         (tmp_path / f"{name}.x").write_bytes(cases.inputs(model, 3, seed=1)[2].tobytes())
