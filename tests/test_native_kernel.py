@@ -401,3 +401,119 @@ def test_small_random_cases_on_the_host_portable_path_under_sanitizers():
     proc = subprocess.run([sys.executable, "-c", code], env=native.sanitizer_env(), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0 and "OK portable" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+
+
+# ---- int8 softmax (ul_softmax_s8): bit for bit the Python runtime's (lib/ulearn/nn/_softmax.py) ----
+
+def _softmax_lib(path):
+    import ctypes
+    lib = ctypes.CDLL(str(path))
+    lib.ul_softmax_s8.argtypes = [native._P8, native._P8] + [native._I] * 4
+    return lib
+
+
+def _softmax_params(rng: np.random.Generator) -> tuple[int, int, int]:
+    """(mult, left_shift, diff_min): TFLite's from a random beta and input scale (every shift 0..30 the
+    host produces), or any values the runtime's loader accepts (mult >= 0, shift 0..30, diff_min -256..0)."""
+    from ulearn_host.nn.reference import softmax_params
+    kind = rng.integers(0, 4)
+    if kind <= 1:
+        while True:
+            scale = float(2.0 ** rng.uniform(-27.0, 4.5))
+            try:
+                return softmax_params(float(rng.uniform(0.1, 2.0)) if kind else 1.0, scale)
+            except ValueError:   # scale too small for TFLite's int8 softmax
+                continue
+    mult = int(rng.choice([0, 1, (1 << 30), (1 << 31) - 1, int(rng.integers(0, 1 << 31))]))
+    return mult, int(rng.integers(0, 31)), int(rng.choice([0, -1, -256, int(rng.integers(-256, 1))]))
+
+
+def _softmax_row(rng: np.random.Generator, n: int) -> np.ndarray:
+    kind = rng.integers(0, 6)
+    if kind == 0:
+        return np.full(n, rng.integers(-128, 128), np.int8)                 # all equal
+    if kind == 1:
+        return rng.choice(np.array([-128, 127], np.int8), n)                # extremes only
+    if kind == 2:
+        x = np.full(n, -128, np.int8)
+        x[rng.integers(0, n)] = 127                                         # one at the top, far away
+        return x
+    if kind == 3:
+        top = int(rng.integers(-128, 128))                                  # close to the top
+        return np.clip(top - rng.integers(0, 4, n), -128, 127).astype(np.int8)
+    return rng.integers(-128, 128, n).astype(np.int8)
+
+
+def softmax_random_check(lib_path: str, cases: int, seed: int) -> int:
+    """ul_softmax_s8 against lib/ulearn's softmax on `cases` random rows (lengths 1..64), also in place;
+    returns the number of rows checked."""
+    from ulearn.nn._softmax import softmax
+    lib = _softmax_lib(lib_path)
+    rng = np.random.default_rng(seed)
+    checked = 0
+    for case in range(cases):
+        n = 1 + case % 64 if case < 128 else int(rng.integers(1, 65))
+        mult, ls, dmin = _softmax_params(rng)
+        x = _softmax_row(rng, n)
+        want = array("b", [55] * (n + 2))
+        softmax(array("b", x.tobytes()), want, array("i", [7, mult]), array("i", [0, 2, n, 1, ls, dmin]), 0)
+        got = np.full(n + 4, 55, np.int8)    # sentinels either side
+        assert lib.ul_softmax_s8(x.ctypes.data_as(native._P8), got[2:].ctypes.data_as(native._P8),
+                                 n, mult, ls, dmin) == 0
+        assert got[2:2 + n].tolist() == list(want[2:]) and got[:2].tolist() == [55, 55] and \
+            got[2 + n:].tolist() == [55, 55], (x.tolist(), mult, ls, dmin)
+        inplace = x.copy()
+        assert lib.ul_softmax_s8(inplace.ctypes.data_as(native._P8), inplace.ctypes.data_as(native._P8),
+                                 n, mult, ls, dmin) == 0
+        assert inplace.tolist() == list(want[2:]), ("in place", x.tolist(), mult, ls, dmin)
+        checked += 1
+    return checked
+
+
+def test_softmax_random_rows_equal_python_runtime_under_asan_and_ubsan():
+    lib = native.build(sanitize=True)
+    code = ("import sys; sys.path.insert(0, %r); import test_native_kernel as t; "
+            "print('OK softmax', t.softmax_random_check(%r, 3000, 21))" % (str(native.REPO_ROOT / "tests"), str(lib)))
+    proc = subprocess.run([sys.executable, "-c", code], env=native.sanitizer_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert int(proc.stdout.split("OK softmax")[1]) == 3000
+
+
+def test_softmax_every_shift_and_the_longest_row():
+    # every left shift TFLite produces with its own diff_min, on rows of every top distance 0..255, and
+    # rows of UL_SOFTMAX_MAX (4095) values: the largest sum of exps that cannot wrap
+    from ulearn.nn._softmax import softmax
+    from ulearn_host.nn.reference import softmax_params
+    lib = _softmax_lib(native.build())
+    rows = [np.arange(-128, 128, dtype=np.int8), np.full(4095, 127, np.int8),
+            np.random.default_rng(4).integers(-128, 128, 4095).astype(np.int8)]
+    seen = set()
+    for e in np.linspace(-27.0, 4.5, 400):
+        mult, ls, dmin = softmax_params(1.0, float(2.0 ** e))
+        seen.add(ls)
+        for x in rows:
+            n = len(x)
+            want = array("b", bytes(n))
+            softmax(array("b", x.tobytes()), want, array("i", [mult]), array("i", [0, 0, n, 0, ls, dmin]), 0)
+            got = np.zeros(n, np.int8)
+            assert lib.ul_softmax_s8(x.ctypes.data_as(native._P8), got.ctypes.data_as(native._P8), n, mult, ls,
+                                     dmin) == 0
+            assert got.tolist() == list(want), (n, mult, ls, dmin)
+    assert seen == set(range(31))
+
+
+def test_softmax_bad_arguments_return_a_status_and_write_nothing():
+    lib = _softmax_lib(native.build())
+    x = np.array([3, -7, 100, 100], np.int8)
+    out = np.full(4, 9, np.int8)
+    px, po = x.ctypes.data_as(native._P8), out.ctypes.data_as(native._P8)
+    for args, status in (((-1, 1 << 30, 5, -200), -1), ((4096, 1 << 30, 5, -200), -1),
+                         ((4, -1, 5, -200), -7), ((4, 1 << 30, -1, -200), -6), ((4, 1 << 30, 31, -200), -6),
+                         ((4, 1 << 30, 5, 1), -13)):
+        assert lib.ul_softmax_s8(px, po, *args) == status, args
+        assert out.tolist() == [9] * 4
+    assert lib.ul_softmax_s8(None, po, 4, 1 << 30, 5, -200) == -10
+    assert lib.ul_softmax_s8(None, None, 0, 1 << 30, 5, -200) == 0        # n = 0: nothing to do
+    assert lib.ul_softmax_s8(px, po, 4, 1 << 30, 26, -31) == 0   # input scale 1/2: d 97, 107 below diff_min
+    assert out.tolist() == [-128, -128, 0, 0]

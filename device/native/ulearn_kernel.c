@@ -2081,3 +2081,129 @@ int ul_pool_sizes(const int32_t *p, int32_t *in_bytes, int32_t *out_bytes) {
     *out_bytes = (int32_t)out;
     return UL_OK;
 }
+
+/* ---- int8 softmax (TFLite Micro's int8 reference arithmetic; = lib/ulearn/nn/_softmax.py) ---- */
+
+/* Python's srdhm (lib/ulearn/fixedpoint.py) for two operands whose product fits int64 (no INT32_MIN
+   pair here): (ab + 2^30) >> 31 for ab >= 0, else -((2^30 - 1 - ab) >> 31). */
+static inline int64_t sm_srdhm(int64_t a, int64_t b) {
+    int64_t ab = a * b;
+    return ab >= 0 ? (ab + 1073741824) >> 31 : -((1073741823 - ab) >> 31);
+}
+
+static inline int64_t sm_sat_shl(int64_t x, int e) {   /* shift by e in {1, 2, 5}, saturated to int32 */
+    int64_t thr = ((int64_t)1 << (31 - e)) - 1;
+    if (x > thr) {
+        return INT32_MAX;
+    }
+    if (x < -thr) {
+        return INT32_MIN;
+    }
+    return x * ((int64_t)1 << e);
+}
+
+static inline int64_t sm_rdbpot(int64_t x, int e) {   /* RoundingDivideByPOT, floor shifts as Python */
+    int64_t mask = ((int64_t)1 << e) - 1;
+    int64_t rem = x & mask;
+    int64_t thr = (mask >> 1) + (x < 0 ? 1 : 0);
+    int64_t fl = x >= 0 ? x >> e : -(((-x) + mask) >> e);
+    return fl + (rem > thr ? 1 : 0);
+}
+
+/* exp(-d) in Q0.31 for 0 <= d <= 255 (softmax_exp): 0 below diff_min, else gemmlowp
+   exp_on_negative_values of a = srdhm(-(d << ls), mult). a is computed exactly even where d << ls
+   leaves int32 (a blob whose diff_min does not match its shift), as the Python reference does. */
+static int32_t sm_exp(int32_t d, int32_t mult, int32_t ls, int32_t dmin) {
+    if (-d < dmin) {
+        return 0;
+    }
+    if (d == 0 || mult == 0) {
+        return INT32_MAX;   /* a == 0 */
+    }
+    /* a = -floor((d*mult*2^ls + 2^30 - 1) / 2^31); d*mult < 2^39 split at bit 31 - ls */
+    int64_t prod = (int64_t)d * mult;
+    int k = 31 - ls;
+    int64_t hi = prod >> k, lo = prod & (((int64_t)1 << k) - 1);
+    int64_t a = -(hi + (((lo << ls) + 1073741823) >> 31));
+    if (a == 0) {
+        return INT32_MAX;
+    }
+    int64_t a_mod = (a & 16777215) - 16777216;                 /* Q5.26 in [-1/4, 0) */
+    int64_t x = sm_sat_shl(a_mod, 5) + 268435456;               /* + 1/8 in Q0.31 */
+    int64_t x2 = sm_srdhm(x, x);
+    int64_t x3 = sm_srdhm(x2, x);
+    int64_t x4 = sm_srdhm(x2, x2);
+    int64_t poly = sm_rdbpot(sm_srdhm(sm_rdbpot(x4, 2) + x3, 715827883) + x2, 1);
+    int64_t r = 1895147668 + sm_srdhm(1895147668, x + poly);
+    int64_t rem = a_mod - a;
+    /* exp(-1/4), exp(-1/2), ... exp(-16) in Q0.31 for bits 24 .. 30 of rem (no table: natmods keep
+       no initialised data) */
+    r = (rem & 16777216) ? sm_srdhm(r, 1672461947) : r;
+    r = (rem & 33554432) ? sm_srdhm(r, 1302514674) : r;
+    r = (rem & 67108864) ? sm_srdhm(r, 790015084) : r;
+    r = (rem & 134217728) ? sm_srdhm(r, 290630308) : r;
+    r = (rem & 268435456) ? sm_srdhm(r, 39332535) : r;
+    r = (rem & 536870912) ? sm_srdhm(r, 720401) : r;
+    r = (rem & 1073741824) ? sm_srdhm(r, 242) : r;
+    return (int32_t)r;
+}
+
+/* gemmlowp one_over_one_plus_x_for_x_in_0_1 of a Q0.31 a >= 0 (the only inputs for n <= UL_SOFTMAX_MAX) */
+static int64_t sm_one_over_one_plus(int64_t a) {
+    int64_t half = (a + INT32_MAX + 1) >> 1;   /* a + INT32_MAX >= 0: +1, then halve toward 0 */
+    int64_t x = 1515870810 + sm_srdhm(half, -1010580540);
+    for (int i = 0; i < 3; i++) {
+        int64_t p = sm_srdhm(half, x);
+        p = sm_srdhm(x, 536870912 - p);
+        x += sm_sat_shl(p, 2);
+    }
+    return sm_sat_shl(x, 1);
+}
+
+int ul_softmax_s8(const int8_t *x, int8_t *out, int32_t n, int32_t mult, int32_t left_shift,
+                  int32_t diff_min) {
+    if (n < 0 || n > UL_SOFTMAX_MAX) {
+        return UL_E_DIM;
+    }
+    if (mult < 0) {
+        return UL_E_MULT;
+    }
+    if (left_shift < 0 || left_shift > 30) {
+        return UL_E_SHIFT;
+    }
+    if (diff_min > 0) {
+        return UL_E_DIFFMIN;
+    }
+    if (n == 0) {
+        return UL_OK;
+    }
+    if (!x || !out) {
+        return UL_E_NULL;
+    }
+    int32_t top = -128;
+    for (int32_t i = 0; i < n; i++) {
+        if (x[i] > top) {
+            top = x[i];
+        }
+    }
+    int32_t total = 0;   /* < 4096 * 2^19: no wrap */
+    for (int32_t i = 0; i < n; i++) {
+        total += (int32_t)(((int64_t)sm_exp(top - x[i], mult, left_shift, diff_min) + 2048) >> 12);
+    }
+    int clz = 0;   /* total >= 2^19 (the top value adds exp(0) >> 12) */
+    uint32_t t = (uint32_t)total;
+    while (!(t & 0x80000000u)) {
+        t <<= 1;
+        clz++;
+    }
+    int bits = 12 - clz + 23;
+    int64_t scale = sm_one_over_one_plus((int64_t)(t - 0x80000000u));
+    int64_t half = (int64_t)1 << (bits - 1);
+    /* each exp again where it is written: x and out may be the same buffer, no scratch */
+    for (int32_t i = 0; i < n; i++) {
+        int64_t e = sm_exp(top - x[i], mult, left_shift, diff_min);
+        int64_t v = ((((scale * e + 1073741824) >> 31) + half) >> bits) - 128;
+        out[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+    }
+    return UL_OK;
+}

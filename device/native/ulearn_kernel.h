@@ -1,6 +1,7 @@
 /*
  * ulearn C kernels: int8 GEMM with fused TFLite requantization, int32 GEMM, im2col, conv layer,
- * Q15 dot / matrix-vector. Pure C99, no MicroPython, no allocation; every entry returns a status.
+ * Q15 dot / matrix-vector, int8 pooling and softmax. Pure C99, no MicroPython, no allocation; every
+ * entry returns a status.
  *
  * Arithmetic is exactly that of lib/ulearn/backend.py (the pure-Python reference):
  *   acc = sum_k (a + a_off)(b + b_off) + bias         wrapped to int32 (two's complement)
@@ -36,6 +37,7 @@ enum {
     UL_E_PREP = -11,    /* prepared-weights buffer misaligned, too small, or prepared for other n/k */
     UL_E_WINDOW = -12,  /* a pooling window holds no input tap (padding >= kernel, or out_h/out_w too
                            large for the input), or a window of more than 2^23 taps */
+    UL_E_DIFFMIN = -13, /* softmax diff_min > 0 */
 };
 
 #define UL_OFF_LIMIT 255
@@ -117,6 +119,26 @@ int ul_pool_s8(const int8_t *x, int8_t *out, const int32_t *p);
 /* Bytes of x and out that ul_pool_s8 reads and writes for the block p (UL_E_DIM if a size is negative
  * or a product overflows int32; UL_E_NULL if p or a result pointer is NULL). */
 int ul_pool_sizes(const int32_t *p, int32_t *in_bytes, int32_t *out_bytes);
+
+/* ---- int8 softmax (TFLite Micro's int8 Softmax reference arithmetic; = lib/ulearn/nn/_softmax.py) ----
+ * out[i] = softmax of x[0..n-1], output scale 1/256, zero point -128:
+ *   top = max x;  for each i: d = top - x[i] (0 .. 255)
+ *     e[i] = 0                                           if -d < diff_min (the value does not count)
+ *          = exp_on_negative_values(srdhm(-d << left_shift, mult))   Q5.26 -> Q0.31 (gemmlowp)
+ *   total = sum_i RoundingDivideByPOT(e[i], 12);  clz = leading zeros of total (int32)
+ *   scale = one_over_one_plus_x_for_x_in_0_1((total << clz) - 2^31)    (gemmlowp, Q0.31)
+ *   out[i] = clamp(RoundingDivideByPOT(srdhm(scale, e[i]), 35 - clz) - 128, -128, 127)
+ * mult, left_shift, diff_min: TFLite's PreprocessSoftmaxScaling (input_multiplier, input_left_shift)
+ * and CalculateInputRadius (diff_min = -radius), as ulearn's blobs carry them. srdhm(-d << left_shift,
+ * mult) is computed exactly (as the Python reference does) even for a diff_min that lets d << left_shift
+ * leave int32. Each e[i] is computed twice (for the sum, then for the output): no scratch, no
+ * allocation, stack < 100 bytes; x and out may be the same buffer (not otherwise overlapping).
+ * Status: UL_E_DIM (n < 0 or n > UL_SOFTMAX_MAX: the int32 sum of exps could wrap), UL_E_MULT
+ * (mult < 0), UL_E_SHIFT (left_shift outside [0, 30]), UL_E_DIFFMIN (diff_min > 0), UL_E_NULL (x/out
+ * NULL with n > 0). Nothing is written unless the status is UL_OK; n == 0 writes nothing. */
+#define UL_SOFTMAX_MAX 4095
+int ul_softmax_s8(const int8_t *x, int8_t *out, int32_t n, int32_t mult, int32_t left_shift,
+                  int32_t diff_min);
 
 /* The requantization of one int32 accumulator (exposed for tests). */
 int32_t ul_requantize(int32_t acc, int32_t mult, int32_t shift);

@@ -7,7 +7,8 @@
  * calls the pure-C kernel and turns its status into a ValueError. Signatures are those of
  * lib/ulearn/backend.py (docs/architecture.md "Backend API"): the layer kernels conv_s8, gemm_s8 and
  * pool_s8 read their integer arguments from a layer program (int16 or int32 words g[p:]) and take
- * whole buffers, so a model needs no memoryview per layer.
+ * whole buffers, so a model needs no memoryview per layer. softmax_s8 (added without an ABI change:
+ * the runtime looks for it once) takes the arguments of lib/ulearn/nn/_softmax.py softmax.
  */
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
@@ -308,6 +309,44 @@ static mp_obj_t ul_py_pool_s8(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_pool_s8_obj, 4, 4, ul_py_pool_s8);
 
+/* softmax_s8(x, act, q, g, p): program words g[p:]: x0, out0, n, mult0 (the input multiplier is
+   q[mult0]), left_shift, diff_min (= lib/ulearn/nn/_softmax.py softmax); x[x0 .. x0+n) -> act[out0 ..) */
+static mp_obj_t ul_py_softmax_s8(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    size_t x_len, act_len, q_len;
+    const int8_t *x = get_whole(args[0], 'b', 0, &x_len, "x");
+    int8_t *act = get_whole(args[1], 'b', 1, &act_len, "act");
+    const int32_t *q = get_whole(args[2], 'i', 0, &q_len, "q");
+    int32_t g[6];
+    get_prog(args[3], args[4], 6, g);
+    int32_t n = g[2];
+    if (n < 0 || n > UL_SOFTMAX_MAX) {
+        raise_arg3("n (softmax length)", "must be in [0, 4095], got ", n, 1, "");
+    }
+    need_region(x_len, g[0], n, "x");
+    need_region(act_len, g[1], n, "act (out)");
+    need_region(q_len, g[3], 1, "q (mult)");
+    if (args[0] == args[1] && g[0] != g[1] && g[0] < g[1] + n && g[1] < g[0] + n) {
+        raise_arg("act (out)", "overlaps the input x: in place needs out0 == x0", 0, 0);
+    }
+    int32_t mult = q[g[3]];
+    int st = ul_softmax_s8(x + g[0], act + g[1], n, mult, g[4], g[5]);
+    switch (st) {
+        case UL_OK:
+            return mp_const_none;
+        case UL_E_MULT:
+            raise_arg("q (mult)", "negative input multiplier ", mult, 1);
+        case UL_E_SHIFT:
+            raise_arg("left_shift", "outside [0, 30]: ", g[4], 1);
+        case UL_E_DIFFMIN:
+            raise_arg("diff_min", "must be <= 0, got ", g[5], 1);
+        default:
+            check_status(st, NULL, NULL, 0);
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ul_softmax_s8_obj, 5, 5, ul_py_softmax_s8);
+
 /* gemm_s32(a, b, bias, out, m, n, k, a_off, b_off) */
 static mp_obj_t ul_py_gemm_s32(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
@@ -463,6 +502,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_conv_s8, MP_OBJ_FROM_PTR(&ul_conv_s8_obj));
     mp_store_global(MP_QSTR_conv_col_size, MP_OBJ_FROM_PTR(&ul_conv_col_size_obj));
     mp_store_global(MP_QSTR_pool_s8, MP_OBJ_FROM_PTR(&ul_pool_s8_obj));
+    mp_store_global(MP_QSTR_softmax_s8, MP_OBJ_FROM_PTR(&ul_softmax_s8_obj));
     mp_store_global(MP_QSTR_dot_q15, MP_OBJ_FROM_PTR(&ul_dot_q15_obj));
     mp_store_global(MP_QSTR_matvec_q15, MP_OBJ_FROM_PTR(&ul_matvec_q15_obj));
     MP_DYNRUNTIME_INIT_EXIT
@@ -481,6 +521,7 @@ static const mp_rom_map_elem_t ulearn_native_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_conv_s8), MP_ROM_PTR(&ul_conv_s8_obj) },
     { MP_ROM_QSTR(MP_QSTR_conv_col_size), MP_ROM_PTR(&ul_conv_col_size_obj) },
     { MP_ROM_QSTR(MP_QSTR_pool_s8), MP_ROM_PTR(&ul_pool_s8_obj) },
+    { MP_ROM_QSTR(MP_QSTR_softmax_s8), MP_ROM_PTR(&ul_softmax_s8_obj) },
     { MP_ROM_QSTR(MP_QSTR_dot_q15), MP_ROM_PTR(&ul_dot_q15_obj) },
     { MP_ROM_QSTR(MP_QSTR_matvec_q15), MP_ROM_PTR(&ul_matvec_q15_obj) },
 };

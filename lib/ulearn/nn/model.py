@@ -84,6 +84,7 @@ _H_COPIED = const(14)
 _H_NDIM = const(15)     # then the input shape in words 16 .. 18
 _H_LIMBS = const(19)    # 1: weighted records are followed by 2 words per channel (ulearn.fixedpoint.LIMBS)
 _native_pool = None
+_native_softmax = None
 _slimbs = None
 _vsoftmax = None
 _SOFTMAX_MAX = const(4095)  # longest softmax the viper one takes (its int32 sum of exps cannot wrap)
@@ -110,6 +111,14 @@ def _limb_softmax():
         from ulearn.nn._slimbs import softmax_limbs as f
         _slimbs = f
     return _slimbs
+
+
+def _nsm():
+    # ulearn_native.softmax_s8 (C softmax) when the native module has it, else False
+    global _native_softmax
+    if _native_softmax is None:
+        _native_softmax = getattr(sys.modules.get("ulearn_native"), "softmax_s8", None) or False
+    return _native_softmax
 
 
 def _npool():
@@ -160,7 +169,9 @@ def run_layer(m, p, src):
         return end + (2 * g[p + 13] if m._q[_H_LIMBS] else 0)
     elif op == F.OP_SOFTMAX:
         limbs = m._q[_H_LIMBS]
-        if limbs and backend.NAME in _COMPILED and g[p + 3] <= _SOFTMAX_MAX and _vsm():
+        if backend.NAME == "native" and g[p + 3] <= _SOFTMAX_MAX and _nsm():
+            _native_softmax(src, act, m._q, g, p + 1)  # C (ulearn_native.softmax_s8), the same integers
+        elif limbs and backend.NAME in _COMPILED and g[p + 3] <= _SOFTMAX_MAX and _vsm():
             _vsoftmax(src, act, m._q, g, p + 1, m._q[_H_WIDE])  # 32-bit ports: machine words
         elif limbs:  # 32-bit ports: no heap integers
             _limb_softmax()(src, act, m._q, g, p + 1, p + 7)
