@@ -75,11 +75,11 @@ def test_oneclass_scores_track_sklearn(bm):
     zs = E.standardized(Fte, n2)
     ref = clf.decision_function(zs)
     assert ((dev < 0) == (ref < 0)).all()
-    # scikit-learn sees the Q12 standardized features, which clip at +-8 sigma; the device's
-    # kernel-space normalization has more range, so compare scores where nothing clipped
-    inside = (np.abs(zs) < 7.99).all(1)
-    assert inside.sum() >= 15
-    assert np.abs(dev - ref)[inside].max() < 0.01 * np.abs(ref).max() + 1e-3
+    # scikit-learn sees the Q12 standardized features, which clip at +-8 sigma; the device clamps its
+    # kernel-space z at the same bound (META zlim), so the scores track on every window, clipped or not
+    assert (np.abs(zs) >= 7.99).any(1).sum() >= 10
+    err = np.abs(dev - ref).max()
+    assert err < 0.01 * np.abs(ref).max() + 1e-3, err    # 1.6e-4 measured; 0.32 without zlim
 
 
 def test_exp_table_error_is_about_2_lsb():

@@ -62,7 +62,7 @@ def _norm(rng, d, wild):
             M.TAG_NRMS: _arr("b", [12] * d)}
 
 
-def _kernel(rng, d, n, k, zq, osh, wild, one_class=False, big_intercepts=False):
+def _kernel(rng, d, n, k, zq, osh, wild, one_class=False, big_intercepts=False, zlim=None):
     from ulearn.svm import model as M
     pairs = 1 if one_class else k * (k - 1) // 2
     a = _norm(rng, d, wild)
@@ -86,17 +86,22 @@ def _kernel(rng, d, n, k, zq, osh, wild, one_class=False, big_intercepts=False):
     a[M.TAG_PINT] = _arr("i", [rng.i32(wild or big_intercepts) for _ in range(pairs)])
     meta = {"form": "kernel", "n_features": d, "classes": [] if one_class else ["c%d" % i for i in range(k)],
             "zq": zq, "out_shift": osh, "n_sv": n, "one_class": one_class}
-    return _models(meta, a, "kernel d%d n%d k%d zq%d osh%d%s" % (d, n, k, zq, osh, " wild" if wild else ""))
+    if zlim is not None:
+        meta["zlim"] = zlim
+    return _models(meta, a, "kernel d%d n%d k%d zq%d osh%d%s zlim%s" % (d, n, k, zq, osh, " wild" if wild else "",
+                                                                        zlim))
 
 
-def _linear(rng, d, k, osh, wild):
+def _linear(rng, d, k, osh, wild, zlim=None):
     from ulearn.svm import model as M
     rows = 1 if k == 2 else k
     a = _norm(rng, d, wild)
     a[M.TAG_LINW] = _arr("h", [rng.i16() for _ in range(rows * d)])
     a[M.TAG_LINB] = _arr("i", [rng.i32(wild) for _ in range(rows)])
     meta = {"form": "linear", "n_features": d, "classes": ["c%d" % i for i in range(k)], "zq": 12, "out_shift": osh}
-    return _models(meta, a, "linear d%d k%d osh%d%s" % (d, k, osh, " wild" if wild else ""))
+    if zlim is not None:
+        meta["zlim"] = zlim
+    return _models(meta, a, "linear d%d k%d osh%d%s zlim%s" % (d, k, osh, " wild" if wild else "", zlim))
 
 
 def _inputs(rng, m, count, wild):
@@ -137,12 +142,19 @@ def test_kernel_svc_viper_equals_reference():
         _same(py, vp, _inputs(rng, py, 16, False), py.source)
     py, vp = _kernel(rng, 5, 3, 2, 12, 14, False)
     _same(py, vp, _inputs(rng, py, 16, False), py.source)
+    for zq, zlim, wild in ((12, 1, True), (13, 2991, False), (9, 700, True), (15, 32766, True)):  # clamped z
+        py, vp = _kernel(rng, 13, 9, 4, zq, 16, wild, zlim=zlim)
+        _same(py, vp, _inputs(rng, py, 16, wild), py.source)
+        assert max(abs(v) for v in py._z) <= zlim, py.source
 
 
 def test_oneclass_kernel_viper_equals_reference():
     rng = _Rng(12)
     for zq, osh, wild in ((12, 10, False), (8, 20, True), (14, 0, True)):
         py, vp = _kernel(rng, 17, 6, 0, zq, osh, wild, one_class=True)
+        _same(py, vp, _inputs(rng, py, 16, wild), py.source)
+    for zq, osh, zlim, wild in ((13, 6, 2991, False), (12, 10, 400, True)):   # as exported: META zlim
+        py, vp = _kernel(rng, 17, 6, 0, zq, osh, wild, one_class=True, zlim=zlim)
         _same(py, vp, _inputs(rng, py, 16, wild), py.source)
 
 
@@ -151,6 +163,9 @@ def test_linear_viper_equals_reference():
     for k, osh, wild in ((2, 12, False), (5, 12, False), (3, 0, True), (2, 31, True), (4, 15, True), (6, 5, True)):
         py, vp = _linear(rng, 21, k, osh, wild)
         _same(py, vp, _inputs(rng, py, 16, wild), py.source)
+    for zlim in (1, 1000, 32767):
+        py, vp = _linear(rng, 21, 3, 12, True, zlim=zlim)
+        _same(py, vp, _inputs(rng, py, 16, True), py.source)
 
 
 def test_viper_decisions_check_inputs_like_the_reference():

@@ -3,7 +3,8 @@
 The section tags and scales are defined in ``lib/ulearn/svm/model.py`` (NRMM/NRMK/NRMS feature
 normalization; LINW/LINB linear; SVEC/SVNM/PCOE/PINT kernel). The models are trained on
 *standardized* features ``zs = zq / 2^12`` where ``zq`` is the device's Q12 normalization of the
-int16 features (``Normalizer``), so the only differences between scikit-learn and the device are
+int16 features (``Normalizer``, saturated at +-32767, i.e. +-8 standard deviations; kernel models
+carry that bound to the device as META zlim), so the only differences between scikit-learn and the device are
 the quantized weights / support vectors, the rounding of the dot products and the exp table.
 
 Alongside each blob a float twin (``FloatModel``) reproduces scikit-learn's decision function from
@@ -203,6 +204,11 @@ def export_linear(clf, norm: Normalizer, classes: list[str], spec_dict: dict | N
     return blob, FloatModel("linear", {"coef": coef, "intercept": icpt, "classes": list(classes)})
 
 
+def zlim_for(g: float, zq: int) -> int:
+    """|z| bound (Q(zq), features scaled by g = sqrt(gamma)) equal to the Q12 saturation S16 / 2^12."""
+    return int(min(S16, max(1, math.floor(S16 * g * 2.0 ** (zq - ZQ_LINEAR) + 0.5))))
+
+
 def _kernel_blob(kind: int, sv: np.ndarray, pcoef: np.ndarray, pint: np.ndarray, gamma: float, norm: Normalizer,
                  classes: list[str], spec_dict: dict | None, extra: dict) -> bytes:
     """Shared RBF export: z and SVs scaled by sqrt(gamma), so |z - sv|^2 is the exp argument."""
@@ -211,6 +217,10 @@ def _kernel_blob(kind: int, sv: np.ndarray, pcoef: np.ndarray, pint: np.ndarray,
     # max|sv| + 3.5 makes saturation of z harmless (a saturated coordinate already zeroes the kernel).
     zq = max(6, min(15, _shift_for(np.abs(sv * g).max() + 3.5, S16, 15)))
     norm = norm.scaled(g * 2.0 ** (zq - ZQ_LINEAR))
+    # scikit-learn sees the Q12 features, saturated at +-S16 / 2^12 standard deviations (standardized);
+    # the device clamps its Q(zq) z at the image of that bound, else a window with a feature beyond
+    # 8 standard deviations gets another (lower) kernel value on the device than in scikit-learn.
+    zlim = zlim_for(g, zq)
     sv_q = _q(sv * g, 2.0 ** zq, -S16, S16, "support vectors")
     svn = (np.sum(sv_q * sv_q, 1) + (1 << (zq - 1))) >> zq
     cq = _shift_for(np.abs(pcoef).max())
@@ -221,7 +231,7 @@ def _kernel_blob(kind: int, sv: np.ndarray, pcoef: np.ndarray, pint: np.ndarray,
     out_shift = max(0, n_sv.bit_length() + 1)
     i_q = _q(pint, 2.0 ** cq * S16, -(2 ** 31), 2 ** 31 - 1, "intercepts")
     meta = _meta("kernel", sv.shape[1], classes, zq, out_shift, float(2.0 ** cq * S16 / 2 ** out_shift),
-                 n_sv=n_sv, gamma=gamma, **extra)
+                 n_sv=n_sv, gamma=gamma, zlim=zlim, **extra)
     return write_blob(kind, meta, _sections(norm, spec_dict, SVEC=(sv_q.ravel(), "<i2"), SVNM=(svn, "<i4"),
                                             PCOE=(c_q.ravel(), "<i2"), PINT=(i_q, "<i4")))
 

@@ -14,7 +14,8 @@ import micropython
 # split the same way and the shift is applied to hi * 2^15 + lo without leaving 32 bits, saturating
 # to int32 as matvec_q15 does. int32 loads are sign-extended with v - ((v & 2^31) << 1) (a no-op
 # where viper ints are 32-bit). ks / dec are the model's scratch arrays ('h' n_sv, 'i' rows).
-# prm ('i'): 0 n_features, 1 n_sv (kernel) or rows (linear), 2 zq, 3 out_shift, 4 pairs, 5 classes.
+# prm ('i'): 0 n_features, 1 n_sv (kernel) or rows (linear), 2 zq, 3 out_shift, 4 pairs, 5 classes,
+# 6 zlim (|z| saturation of the normalized features, 1..32767).
 
 @micropython.viper
 def v_kernel(i: int, hi: int, lo: int, sv: ptr16, z: ptr16, x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8,
@@ -27,6 +28,7 @@ def v_kernel(i: int, hi: int, lo: int, sv: ptr16, z: ptr16, x: ptr16, mu: ptr16,
     osh = int(prm[3])
     pairs = int(prm[4])
     ncls = int(prm[5])
+    lim = int(prm[6])
     top = 1
     top <<= 31          # runtime shifts: folded constants would be big-int objects on 32-bit ports
     t30 = 1
@@ -45,10 +47,10 @@ def v_kernel(i: int, hi: int, lo: int, sv: ptr16, z: ptr16, x: ptr16, mu: ptr16,
             a = -32767
         s = int(sh[i])
         v = (a * ((int(mul[i]) ^ 0x8000) - 0x8000) + (1 << (s - 1))) >> s
-        if v > 32767:
-            v = 32767
-        elif v < -32767:
-            v = -32767
+        if v > lim:
+            v = lim
+        elif v < -lim:
+            v = -lim
         z[i] = v
         p = v * v
         hi += p >> 15
@@ -169,6 +171,7 @@ def v_linear(i: int, hi: int, lo: int, w: ptr16, z: ptr16, x: ptr16, mu: ptr16, 
     d = int(prm[0])
     rows = int(prm[1])
     osh = int(prm[3])
+    lim = int(prm[6])
     top = 1
     top <<= 31
     t30 = 1
@@ -184,10 +187,10 @@ def v_linear(i: int, hi: int, lo: int, w: ptr16, z: ptr16, x: ptr16, mu: ptr16, 
             a = -32767
         s = int(sh[i])
         v = (a * ((int(mul[i]) ^ 0x8000) - 0x8000) + (1 << (s - 1))) >> s
-        if v > 32767:
-            v = 32767
-        elif v < -32767:
-            v = -32767
+        if v > lim:
+            v = lim
+        elif v < -lim:
+            v = -lim
         z[i] = v
     rnd = 0
     if osh > 0:

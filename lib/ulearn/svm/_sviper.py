@@ -8,7 +8,7 @@ import micropython
 
 
 @micropython.viper
-def v_norm(x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, z: ptr16, n: int):
+def v_norm(x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, z: ptr16, n: int, lim: int):
     for i in range(n):
         a = int(x[i])
         if a >= 32768:
@@ -26,10 +26,10 @@ def v_norm(x: ptr16, mu: ptr16, mul: ptr16, sh: ptr8, z: ptr16, n: int):
             k -= 65536
         s = int(sh[i])
         v = (d * k + (1 << (s - 1))) >> s
-        if v > 32767:
-            v = 32767
-        elif v < -32767:
-            v = -32767
+        if v > lim:
+            v = lim
+        elif v < -lim:
+            v = -lim
         z[i] = v
 
 

@@ -6,7 +6,7 @@
 
 Blob sections (besides META and the optional FEAT feature spec; arrays little-endian):
 
-    NRMM 'h'[D]   feature offsets mu        z[i] = sat16((sat16(f[i]-mu[i]) * mul[i] + 2^(s[i]-1)) >> s[i])
+    NRMM 'h'[D]   feature offsets mu        z[i] = sat((sat16(f[i]-mu[i]) * mul[i] + 2^(s[i]-1)) >> s[i], zlim)
     NRMK 'h'[D]   multipliers mul           z is Q(zq): standardized feature * 2^zq (RBF: times sqrt(gamma))
     NRMS 'b'[D]   shifts s (1..30)
     LINW 'h'[K*D] linear weights            dec[k] = (sum_i W[k,i] z[i] + LINB[k] + rnd) >> out_shift
@@ -19,7 +19,10 @@ Blob sections (besides META and the optional FEAT feature spec; arrays little-en
     OCWT 'h'[R]   one-class weights on cos(ph) (Q15); OCRH 'i'[1] -rho: score = (OCWT.phi + OCRH) >> out_shift
 
 META: form ("linear", "kernel", "rff"), n_features, classes, zq, out_shift, score_scale (real
-decision = int / score_scale), threshold (one-class; anomaly when score < threshold), phase_shift.
+decision = int / score_scale), threshold (one-class; anomaly when score < threshold), phase_shift,
+zlim (optional, 1..32767, default 32767: z is clamped to [-zlim, zlim]; kernel models exported from
+the host set it to the Q(zq) image of the host's Q12 saturation, +-32767/2^12 standard deviations,
+so the device sees the same clipped features scikit-learn was trained and evaluated on).
 The host writer is ulearn_host.svm.export; models trained on the device are saved by save().
 OvO voting follows libsvm: pair (i, j), i < j, votes i when dec > 0; ties go to the lower class.
 """
@@ -66,10 +69,12 @@ class _Model:
             self.classes = list(meta.get("classes", ()))
             self.zq = int(meta.get("zq", 12))
             self.out_shift = int(meta["out_shift"])
+            self.zlim = int(meta.get("zlim", 32767))
         except (KeyError, ValueError, TypeError) as e:
             raise BlobError("%s: META lacks or garbles %s; export the model again" % (source, e))
-        if not 1 <= self.n_features <= 4096 or not 6 <= self.zq <= 15 or not 0 <= self.out_shift <= 31:
-            raise BlobError("%s: META n_features/zq/out_shift out of range; export the model again" % source)
+        if not 1 <= self.n_features <= 4096 or not 6 <= self.zq <= 15 or not 0 <= self.out_shift <= 31 \
+                or not 1 <= self.zlim <= 32767:
+            raise BlobError("%s: META n_features/zq/out_shift/zlim out of range; export the model again" % source)
         self._dims(meta)
         self._spec = spec
         if blob is not None:
@@ -129,7 +134,7 @@ class _Model:
 
     def _normalize(self, x):
         self._check(x)
-        self._norm(x, self._mu, self._mul, self._sh, self._z, self.n_features)
+        self._norm(x, self._mu, self._mul, self._sh, self._z, self.n_features, self.zlim)
         return self._z
 
     def spec(self):
@@ -204,7 +209,7 @@ class LinearSVM(_Model):
     def _setup(self):
         self._dec = _zeros("i", self.rows)
         self._fused = qmath.fused(self.path, "linear")
-        self._prm = array("i", [self.n_features, self.rows, self.zq, self.out_shift, 0, 0])
+        self._prm = array("i", [self.n_features, self.rows, self.zq, self.out_shift, 0, 0, self.zlim])
 
     def predict(self, x, out=None):
         """Class index for features `x` ('h', n_features); `out` ('i', rows) receives the decisions."""
@@ -260,7 +265,7 @@ class KernelSVM(_Model):
         self._fused = qmath.fused(self.path, "kernel")
         one = self.kind == KIND_ONECLASS_SVM
         self._prm = array("i", [self.n_features, self.n_sv, self.zq, self.out_shift, self.pairs,
-                                0 if one else len(self.classes)])
+                                0 if one else len(self.classes), self.zlim])
 
     def predict(self, x, out=None):
         """SVC: class index; one-class: int score (`out` 'i' receives the pair decisions / score)."""

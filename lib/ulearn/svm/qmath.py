@@ -2,7 +2,9 @@
 
 Pure-Python reference here; ``_sviper.py`` holds the same kernels in viper (same integers).
 
-    norm(x, mu, mul, sh, z, n)   z[i] = sat16((sat16(x[i]-mu[i]) * mul[i] + 2^(sh[i]-1)) >> sh[i])
+    norm(x, mu, mul, sh, z, n, lim)
+                                 z[i] = sat((sat16(x[i]-mu[i]) * mul[i] + 2^(sh[i]-1)) >> sh[i], lim)
+                                 sat(v, lim) clamps v to [-lim, lim] (lim 1..32767; sat16: lim 32767)
     kstage(d, svn, zn, ks, n, zq, ftab, etab)
                                  d2 = max(0, zn + svn[i] - 2*d[i])   (squared distance, Q(zq))
                                  ks[i] = exp(-d2) in Q15 (1.0 = 32767) by table, see exp_q15
@@ -67,7 +69,7 @@ def exp_q15(u, zq, ftab, etab):
     return (etab[n] * fr + 16384) >> 15
 
 
-def py_norm(x, mu, mul, sh, z, n):
+def py_norm(x, mu, mul, sh, z, n, lim):
     for i in range(n):
         d = x[i] - mu[i]
         if d > 32767:
@@ -76,10 +78,10 @@ def py_norm(x, mu, mul, sh, z, n):
             d = -32767
         s = sh[i]
         v = (d * mul[i] + (1 << (s - 1))) >> s
-        if v > 32767:
-            v = 32767
-        elif v < -32767:
-            v = -32767
+        if v > lim:
+            v = lim
+        elif v < -lim:
+            v = -lim
         z[i] = v
 
 

@@ -119,7 +119,7 @@ class _Trainer:
     def _normalize(self, x):
         if len(x) != self.n_features:
             raise ValueError("x: expected %d int16 features, got %d" % (self.n_features, len(x)))
-        self._norm(x, self._mu, self._mul, self._sh, self._z, self.n_features)
+        self._norm(x, self._mu, self._mul, self._sh, self._z, self.n_features, _S16)
         return self._z
 
     def _norm_arrays(self):
