@@ -59,23 +59,25 @@ _WRITABLE = set(range(0x1E, 0x27)) | {0x2E, 0x30, 0x32, 0x33, 0x34, 0x36, 0x37, 
 
 
 class Recording:
-    """Samples to replay: `data` array('h') interleaved (sample-major) in milli-g, `channels`, `rate_hz`.
+    """Samples to replay: `data` array('h') interleaved (sample-major) in milli-g, or a list of such
+    blocks all of the first one's length but the last (see load), `channels`, `rate_hz`.
 
     Channels 0, 1, 2 feed the x, y, z axes (missing ones read 0 mg). `loop` restarts at the end;
     otherwise the last sample is held and `ended` becomes True.
     """
 
     def __init__(self, data, channels, rate_hz, loop=True):
-        if channels < 1 or len(data) < channels or len(data) % channels:
+        self.chunks = data if isinstance(data, list) else [data]
+        self.chunk = len(self.chunks[0]) if self.chunks else 0
+        total = sum(len(c) for c in self.chunks)
+        if channels < 1 or total < channels or total % channels:
             raise ValueError("recording: data length %d is not a whole number of %d-channel samples"
-                             % (len(data), channels))
+                             % (total, channels))
         if rate_hz <= 0:
             raise ValueError("recording: rate_hz must be > 0, got %r" % rate_hz)
-        self.chunks = [data]  # data in blocks (see load): a long recording needs no single large block
-        self.chunk = len(data)
         self.channels = channels
         self.rate_hz = int(rate_hz)
-        self.length = len(data) // channels
+        self.length = total // channels
         self.loop = loop
         self.ended = False
 
@@ -102,12 +104,9 @@ class Recording:
                     i = 0
                 block[i] = int(v * milli)
                 i += 1
-        if not chunks:
-            raise ValueError("%s: the recording holds no samples" % path)
-        rec = cls(chunks[0], h.channels, h.rate_hz, loop)
-        rec.chunks, rec.chunk = chunks, size
-        rec.length = ((len(chunks) - 1) * size + i) // h.channels
-        return rec
+        if i < size:
+            chunks[-1] = block[:i]
+        return cls(chunks, h.channels, h.rate_hz, loop)
 
     def value(self, t_us, axis):
         """Milli-g on `axis` at recording time `t_us` (int µs), linearly interpolated."""
