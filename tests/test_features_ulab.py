@@ -202,16 +202,16 @@ def test_device_file_in_the_ulab_interpreter(func, compiled, tmp_path):
 def test_default_path_prefers_viper_then_ulab(tmp_path):
     """With the ulab backend the extractor takes viper when it compiles (exact, no allocation, faster
     here), the ulab path only without viper, and only when ulab computes in float64."""
-    code = ("from ulearn import backend\nfrom ulearn.features import extract, kernels, _kulab\n"
-            "print(backend.NAME, extract.default_path(), _kulab.double_precision())\n"
-            "def no_viper(path, real=kernels.kernels):\n    if path == 'viper':\n"
-            "        raise ImportError('no viper')\n    return real(path)\n"
-            "extract._kern.kernels = no_viper\nprint(backend.NAME, extract.default_path())\n"
+    code = ("import sys\nfrom ulearn import backend\nfrom ulearn.features import extract, _kulab\n"
+            "print(backend.NAME, extract.default_path(), _kulab.double_precision(),"
+            " 'ulearn.features._kviper' in sys.modules)\n"
+            "def no_viper():\n    raise ImportError('no viper')\n"
+            "extract._viper_path = no_viper\nprint(backend.NAME, extract.default_path())\n"
             "_kulab.double_precision = lambda: False\nprint(extract.default_path())\n"
             "spec = {'version': 1, 'window': 16, 'axes': 1, 'rate_hz': 1.0, 'hop': 16, 'nfft': 0,"
             " 'features': ['mean']}\n"
             "try:\n    extract.Extractor(spec, path='ulab')\nexcept ImportError as e:\n    print(e)\n")
     out = unixport.run(code, micropython=str(ULAB), cwd=tmp_path, env=dict(os.environ, ULEARN_BACKEND="ulab")).stdout
     lines = out.splitlines()
-    assert lines[:3] == ["ulab viper True", "ulab ulab", "python"], out
+    assert lines[:3] == ["ulab viper True False", "ulab ulab", "python"], out   # probed without _kviper
     assert "float32" in lines[3] and "needs float64" in lines[3], out     # a float32 ulab: never the ulab path

@@ -44,13 +44,22 @@ _S16 = const(32767)
 _BAND_SUM = const(1073741824)  # band sums stay below 2^30
 
 
+def _viper_path():
+    """The ViperPath class (``_kwindow.py``, the one-call viper path); ImportError when viper cannot run here."""
+    try:
+        from ulearn.features._kwindow import ViperPath
+    except (SyntaxError, NameError) as e:  # CPython's `micropython` shim refuses @viper
+        raise ImportError("viper is not available here (%s)" % e)
+    return ViperPath
+
+
 def default_path():
     """The feature path that matches the GEMM backend chosen at import (see module docstring)."""
     from ulearn import backend
     if backend.NAME == "python":
         return "python"
     try:
-        _kern.kernels("viper")
+        _viper_path()                      # the module the viper path runs (not the per-stage _kviper)
         return "viper"
     except ImportError:
         pass
@@ -106,11 +115,7 @@ class Extractor:
             from ulearn.features._kulab import UlabPath
             self._ulab = UlabPath(spec, self._codes)
         elif self.path == "viper":
-            try:
-                from ulearn.features._kwindow import ViperPath
-            except (SyntaxError, NameError) as e:  # CPython's `micropython` shim refuses @viper
-                raise ImportError("viper is not available here (%s)" % e)
-            self._viper = ViperPath(self)          # the whole window in one viper call
+            self._viper = _viper_path()(self)      # the whole window in one viper call
 
     def info(self):
         """dict: kind, window, axes, n_features, path."""
