@@ -9,6 +9,15 @@ NATMOD_ARCH ?= x64
 ULAB_DIR ?= /work/ext/ulab
 ULAB_CACHE := .cache/micropython-ulab
 
+# Shared first steps of the MicroPython port builds below (and mk/svm.mk): $(call mpy_port_prep,CACHE)
+# checks MPY_DIR, writes an empty frozen manifest and library into CACHE, and builds mpy-cross.
+define mpy_port_prep
+@test -n "$(MPY_DIR)" || { echo "MPY_DIR not set: give a MicroPython source tree (tag v1.28.0)"; exit 2; }
+mkdir -p $(1)/empty-lib && echo "no frozen modules" > $(1)/empty-lib/README.md
+echo "# no frozen modules" > $(1)/manifest.py
+$(MAKE) -C $(MPY_DIR)/mpy-cross -j2
+endef
+
 .PHONY: natmod fuzz bench-native ulab-micropython
 
 natmod: venv
@@ -23,10 +32,7 @@ bench-native: venv
 
 # A unix MicroPython with ulab, for the ulab backend tests (kept outside git in .cache).
 ulab-micropython:
-	@test -n "$(MPY_DIR)" || { echo "MPY_DIR not set: give a MicroPython source tree (tag v1.28.0)"; exit 2; }
-	mkdir -p $(ULAB_CACHE)/empty-lib && echo "no frozen modules" > $(ULAB_CACHE)/empty-lib/README.md
-	echo "# no frozen modules" > $(ULAB_CACHE)/manifest.py
-	$(MAKE) -C $(MPY_DIR)/mpy-cross -j2
+	$(call mpy_port_prep,$(ULAB_CACHE))
 	$(MAKE) -C $(MPY_DIR)/ports/unix -j2 USER_C_MODULES=$(abspath $(ULAB_DIR)) MICROPY_PY_BTREE=0 \
 	  MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 FROZEN_MANIFEST=$(abspath $(ULAB_CACHE))/manifest.py \
 	  MPY_LIB_DIR=$(abspath $(ULAB_CACHE))/empty-lib BUILD=build-ulearn-ulab
@@ -36,10 +42,7 @@ ulab-micropython:
 NATIVE_FW_CACHE := .cache/micropython-native
 .PHONY: native-firmware
 native-firmware:
-	@test -n "$(MPY_DIR)" || { echo "MPY_DIR not set: give a MicroPython source tree (tag v1.28.0)"; exit 2; }
-	mkdir -p $(NATIVE_FW_CACHE)/empty-lib && echo "no frozen modules" > $(NATIVE_FW_CACHE)/empty-lib/README.md
-	echo "# no frozen modules" > $(NATIVE_FW_CACHE)/manifest.py
-	$(MAKE) -C $(MPY_DIR)/mpy-cross -j2
+	$(call mpy_port_prep,$(NATIVE_FW_CACHE))
 	$(MAKE) -C $(MPY_DIR)/ports/unix -j2 USER_C_MODULES=$(CURDIR)/device MICROPY_PY_BTREE=0 \
 	  MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 FROZEN_MANIFEST=$(abspath $(NATIVE_FW_CACHE))/manifest.py \
 	  MPY_LIB_DIR=$(abspath $(NATIVE_FW_CACHE))/empty-lib BUILD=build-ulearn-native
@@ -50,10 +53,7 @@ native-firmware:
 I686_CACHE := .cache/micropython-i686
 .PHONY: micropython-32bit
 micropython-32bit:
-	@test -n "$(MPY_DIR)" || { echo "MPY_DIR not set: give a MicroPython source tree (tag v1.28.0)"; exit 2; }
-	mkdir -p $(I686_CACHE)/empty-lib && echo "no frozen modules" > $(I686_CACHE)/empty-lib/README.md
-	echo "# no frozen modules" > $(I686_CACHE)/manifest.py
-	$(MAKE) -C $(MPY_DIR)/mpy-cross -j2
+	$(call mpy_port_prep,$(I686_CACHE))
 	$(MAKE) -C $(MPY_DIR)/ports/unix -j2 CROSS_COMPILE=i686-linux-gnu- LDFLAGS_EXTRA=-static MICROPY_PY_BTREE=0 \
 	  MICROPY_PY_SSL=0 MICROPY_PY_FFI=0 FROZEN_MANIFEST=$(abspath $(I686_CACHE))/manifest.py \
 	  MPY_LIB_DIR=$(abspath $(I686_CACHE))/empty-lib BUILD=build-i686

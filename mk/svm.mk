@@ -7,10 +7,7 @@ QEMU_M3_CACHE := .cache/micropython-qemu-m3
 
 .PHONY: micropython-qemu-m3
 micropython-qemu-m3:
-	@test -n "$(MPY_DIR)" || { echo "MPY_DIR not set: give a MicroPython source tree (tag v1.28.0)"; exit 2; }
-	mkdir -p $(QEMU_M3_CACHE)/empty-lib && echo "no frozen modules" > $(QEMU_M3_CACHE)/empty-lib/README.md
-	echo "# no frozen modules" > $(QEMU_M3_CACHE)/manifest.py
-	$(MAKE) -C $(MPY_DIR)/mpy-cross -j2
+	$(call mpy_port_prep,$(QEMU_M3_CACHE))
 	$(MAKE) -C $(MPY_DIR)/ports/qemu -j2 BOARD=MPS2_AN385 BUILD=$(abspath $(QEMU_M3_CACHE))/build \
 	  MICROPY_HEAP_SIZE=1048576 FROZEN_MANIFEST=$(abspath $(QEMU_M3_CACHE))/manifest.py \
 	  MPY_LIB_DIR=$(abspath $(QEMU_M3_CACHE))/empty-lib
