@@ -1,6 +1,6 @@
 # Viper features/SVMs on ARM code: a Cortex-M3 MicroPython in QEMU (qemu port, board MPS2_AN385).
 #   make micropython-qemu-m3 MPY_DIR=/path/to/micropython   -> .cache/micropython-qemu-m3/firmware.elf
-# Used by tests/test_features_viper32.py and tests/test_svm_viper32.py (they skip without it).
+# Used by tests/test_svm_viper_qemu.py and `ulearn bench svm` (they skip it when it is absent).
 # Needs: gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm.
 
 QEMU_M3_CACHE := .cache/micropython-qemu-m3
