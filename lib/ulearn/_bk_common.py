@@ -30,7 +30,7 @@ def check_requant(q, mult0, w, shift0, n, out_off, act_min, act_max, g=None, h=-
             raise ValueError("shift[%d] = %d outside [-31, 30]" % (j, s))
         if h >= 0:
             if not 0 <= g[h + 2 * j] <= 32767 or not -32768 <= g[h + 2 * j + 1] <= 32767:
-                raise ValueError("mult[%d]: halves outside int16 (see ulearn.fixedpoint.halves)" % j)
+                raise ValueError("mult[%d]: halves outside int16 (see ulearn._limbs.halves)" % j)
         elif q[mult0 + j] < 0:
             raise ValueError("mult[%d] = %d is negative (Q31 multipliers are in [0, 2^31))" % (j, q[mult0 + j]))
     check_out(out_off, act_min, act_max)

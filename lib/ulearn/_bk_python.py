@@ -17,7 +17,7 @@ _SMALL_MAX = const(1073741823)  # 2^30 - 1 and -2^30: the small-int range of 32-
 _SMALL_MIN = const(-1073741824)
 # LIMBS (ulearn.fixedpoint): ports whose small integers are 31-bit (32-bit MicroPython / CircuitPython).
 # There a Q31 multiplier is a heap object, so the multipliers come as 16-bit halves after the layer's
-# program words (2 per channel: ulearn.fixedpoint.halves; conv_s8: words 26.., gemm_s8: words 14..) and
+# program words (2 per channel: ulearn._limbs.halves; conv_s8: words 26.., gemm_s8: words 14..) and
 # the requantization runs on limbs (ulearn._limbs.requantize_limbs, imported when this backend is chosen):
 # nothing allocated.
 requantize_limbs = None
