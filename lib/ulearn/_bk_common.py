@@ -100,15 +100,13 @@ def check_conv_prog(x, act, w, q, g, p):
         raise ValueError("in_off = %d outside [-127, 128] (it is -input zero point)" % g[p + 22])
 
 
-def make_conv(gemm_at, im2col, check_requant=None, limbs=False):
+def make_conv(gemm_at, im2col, check_requant=check_requant, limbs=False):
     """A conv_s8 built from a GEMM with offsets (signature of _py_gemm) and an im2col of row blocks
     (signature of im2col_rows), for the Python-level backends. `limbs`: the GEMM takes the multipliers'
     halves after the program words (LIMBS).
 
     `check_requant` replaces check_requant here (same arguments and errors), e.g. one that
     reads the Q31 multipliers without making Python integers of them (viper on 32-bit ports)."""
-    if check_requant is None:
-        check_requant = globals()["check_requant"]
 
     def conv_s8(x, act, w, q, g, p):
         """Whole conv layer from the program words g[p:] (ulearn.backend, conv_s8): x 'b' HxWxC at X0,

@@ -139,7 +139,7 @@ def _py_matvec_q15(w, x, bias, out, rows, cols, shift):
         out[r] = sat32((acc + rnd) >> shift)
 
 
-_py_conv_s8 = make_conv(_py_gemm, im2col_rows, None, LIMBS)
+_py_conv_s8 = make_conv(_py_gemm, im2col_rows, limbs=LIMBS)
 
 
 def functions():

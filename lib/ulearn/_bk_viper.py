@@ -15,7 +15,7 @@ if sys.implementation.name != "micropython":   # CPython's `micropython` stub ca
 import micropython  # noqa: E402
 from array import array  # noqa: E402
 
-from ulearn import _bk_common as _pyref  # noqa: E402
+from ulearn import _bk_common as _common  # noqa: E402
 from ulearn import backend as _ref  # noqa: E402
 
 _NO_BIAS = array("i", [0])
@@ -193,8 +193,8 @@ def _bad_requant(q, mult0: int, w, shift0: int, n: int) -> int:
 def check_requant(q, mult0, w, shift0, n, out_off, act_min, act_max):
     """ulearn._bk_common.check_requant without reading the multipliers into Python integers."""
     if _bad_requant(q, mult0, w, shift0, n) >= 0:
-        _pyref.check_requant(q, mult0, w, shift0, n, out_off, act_min, act_max)   # raises, naming it
-    _pyref.check_out(out_off, act_min, act_max)
+        _common.check_requant(q, mult0, w, shift0, n, out_off, act_min, act_max)   # raises, naming it
+    _common.check_out(out_off, act_min, act_max)
 
 
 def _gemm_at(a, a0, b, b0, q, bias0, mult0, sb, shift0, out, out0, m, n, k, a_off, b_off, out_off, act_min,
@@ -209,7 +209,7 @@ def _gemm_at(a, a0, b, b0, q, bias0, mult0, sb, shift0, out, out0, m, n, k, a_of
 
 def gemm_s8(x, act, w, q, g, p):
     """See ulearn.backend: int8 GEMM with per-channel requantization from the program at g[p:] (viper)."""
-    _pyref.check_gemm_prog(x, act, w, q, g, p)
+    _common.check_gemm_prog(x, act, w, q, g, p)
     n = g[p + 7]
     check_requant(q, g[p + 4], w, g[p + 5], n, g[p + 11], g[p + 12], g[p + 13])
     _gemm_at(x, g[p], w, g[p + 2], q, g[p + 3], g[p + 4], w, g[p + 5], act, g[p + 1], g[p + 6], n, g[p + 8],
@@ -324,4 +324,4 @@ def matvec_q15(w, x, bias, out, rows, cols, shift):
 
 def functions():
     """The six backend functions (viper)."""
-    return (gemm_s8, gemm_s32, im2col_s8, _pyref.make_conv(_gemm_at, _im2col, check_requant), dot_q15, matvec_q15)
+    return (gemm_s8, gemm_s32, im2col_s8, _common.make_conv(_gemm_at, _im2col, check_requant), dot_q15, matvec_q15)
