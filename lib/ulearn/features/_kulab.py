@@ -23,6 +23,8 @@ path allocates ~20 KB per window; the Q15 paths allocate nothing.
 from ulab import numpy as np
 from ulab import utils
 
+from ulearn.features.kernels import rms
+
 _S16 = 32767.0
 _M = 6755399441055744.0                    # 1.5 * 2^52: (x + _M) - _M rounds x to an integer
 _EPS = 1.0 / 1048576                       # below the distance of sqrt(n) from an integer, n < 2^31
@@ -240,7 +242,7 @@ class UlabPath:
                     r += KM
                     r -= KM
                 else:
-                    r = np.array([self._rms(int(mean[c]), int(std[c])) for c in range(ch)])
+                    r = np.array([rms(int(mean[c]), int(std[c])) for c in range(ch)])
                 vals[2] = r
             if self.m34:
                 # z = floor(4096 dq / sq4), kept as z / 16: rounded to a multiple of 1/16 by M / 16
@@ -342,16 +344,3 @@ class UlabPath:
             self.out_obj = out
         self.out_view[:, :] = r.reshape((s.per_channel, ch))
         return out
-
-    @staticmethod
-    def _rms(mean, std):
-        from ulearn.features.kernels import isqrt
-        am = mean if mean >= 0 else -mean
-        big = am if am > std else std
-        k = 0
-        while (big >> k) >= 16384:
-            k += 1
-        a = am >> k
-        b = std >> k
-        v = isqrt(a * a + b * b) << k
-        return float(v if v < 32767 else 32767)

@@ -15,7 +15,7 @@ CircuitPython build without viper; else python).
 from array import array
 
 from ulearn.features import kernels as _kern
-from ulearn.features.kernels import isqrt
+from ulearn.features.kernels import isqrt, rms
 from ulearn.features.spec import FeatureSpec
 
 try:
@@ -38,7 +38,6 @@ _CENT = const(10)
 _BAND = const(11)
 _CODES = ("mean", "std", "rms", "min", "max", "ptp", "skew", "kurt", "zcr", "dom", "centroid", "band")
 _DEV_LIMIT = const(1023)     # deviations are shifted right until |x - mean| >> s <= ~1024
-_RMS_LIMIT = const(16384)    # mean and std are shifted until both are below this before squaring
 _P_LIMIT = const(32768)      # power bins are shifted (by an even amount) below this before summing
 _S16 = const(32767)
 _BAND_SUM = const(1073741824)  # band sums stay below 2^30
@@ -222,14 +221,7 @@ class Extractor:
             elif code == _STD:
                 out[o] = std
             elif code == _RMS:
-                am = mean if mean >= 0 else -mean
-                big = am if am > std else std
-                k = 0
-                while (big >> k) >= _RMS_LIMIT:
-                    k += 1
-                a = am >> k
-                b = std >> k
-                out[o] = _sat(isqrt(a * a + b * b) << k)
+                out[o] = rms(mean, std)
             elif code == _MIN:
                 out[o] = lo
             elif code == _MAX:

@@ -31,6 +31,7 @@ except ImportError:  # CPython
 
 _ROUND15 = const(16384)
 _S16_MAX = const(32767)
+_RMS_LIMIT = const(16384)    # mean and std are shifted until both are below this before squaring
 
 
 def isqrt(n):
@@ -43,6 +44,20 @@ def isqrt(n):
         x = y
         y = (x + n // x) >> 1
     return x
+
+
+def rms(mean, std):
+    """The rms feature (int16) of a channel's int mean and std: isqrt(mean^2 + std^2), both first
+    shifted right by k until below 16384, then << k, saturated at 32767."""
+    am = mean if mean >= 0 else -mean
+    big = am if am > std else std
+    k = 0
+    while (big >> k) >= _RMS_LIMIT:
+        k += 1
+    a = am >> k
+    b = std >> k
+    v = isqrt(a * a + b * b) << k
+    return v if v < _S16_MAX else _S16_MAX
 
 
 def twiddles(n):
