@@ -10,6 +10,7 @@ import sys
 from ulearn.blob import BlobError
 from ulearn.fixedpoint import LIMBS
 from ulearn.nn import format as F
+from ulearn.nn.model import _IN_PLACE, _SIZE  # model is loaded before this module
 
 backend = sys.modules["ulearn.backend"]
 
@@ -43,13 +44,6 @@ _W_OFF = const(22)
 _W_LEN = const(23)
 _Q_OFF = const(24)
 _EXTRA = const(25)
-
-
-IN_PLACE = ("viper", "native", "ulab")  # backends whose kernels read the weights from bytes in place
-
-# words of each op's record in the layer program: [op] + its kernel's words (= ulearn.nn.model _SIZE)
-_WORDS = {F.OP_CONV: 27, F.OP_DEPTHWISE: 29, F.OP_DENSE: 15, F.OP_MAX_POOL: 17, F.OP_AVG_POOL: 17,
-          F.OP_RESHAPE: 1, F.OP_SOFTMAX: 7}
 
 
 def _err(source, msg):
@@ -107,7 +101,7 @@ def prepare(self, blob, path, source):
         meta, layr, psec, sec = blob_sections(blob)
         w = sec[F.TAG_WEIGHTS]
         lengths = (len(w), len(sec[F.TAG_BIAS]), len(sec[F.TAG_MULT]), len(sec[F.TAG_SHIFT]))
-        if backend.NAME in IN_PLACE and sys.implementation.name == "micropython":
+        if backend.NAME in _IN_PLACE and sys.implementation.name == "micropython":
             # the weights and shifts stay where they are (a .mpy constant: flash on ROMFS boards); the
             # kernels of these backends read int8 from unsigned bytes (the Python ones need a copy)
             payload, woff, _ = blob.span(F.TAG_WEIGHTS)
@@ -258,7 +252,7 @@ def check(self, meta, layr, psec, lengths, source):
                 words += 26
         elif op == F.OP_DEPTHWISE:
             direct = True
-        words += _WORDS[op]
+        words += _SIZE[op]  # [op] + its kernel's words
         if LIMBS and (op == F.OP_CONV or op == F.OP_DEPTHWISE or op == F.OP_DENSE):
             words += 2 * r[_OUT_C]  # the multipliers' halves (ulearn.fixedpoint.LIMBS)
         elif LIMBS and op == F.OP_SOFTMAX:

@@ -41,7 +41,7 @@ if not LIMBS:  # every model ends in a softmax: with the model code (32-bit port
 backend = sys.modules["ulearn.backend"]
 
 _COMPILED = ("viper", "native")  # backends whose port compiles viper: pooling follows them
-_IN_PLACE = ("viper", "native", "ulab")  # backends that read weights from bytes in place (= _load.IN_PLACE)
+_IN_PLACE = ("viper", "native", "ulab")  # backends whose kernels read the weights from bytes in place
 _vp = None  # ulearn.nn._vpool (viper pooling), or False on a port without viper
 _L = None   # ulearn.nn.layers (the Python kernels), loaded when first needed
 
@@ -100,8 +100,6 @@ def _vsm():
             f = False
         _vsoftmax = f
     return _vsoftmax
-
-
 
 
 def _limb_softmax():
