@@ -4,11 +4,11 @@
 What a model keeps (besides the arena): ONE int8 array (the weights, then every per-channel shift),
 ONE int32 array ``q`` (a header of model words, ulearn.nn.model H_*, then every bias and multiplier)
 and the layer program ``g``: one record per layer, ``[op, arguments...]`` (sizes: ulearn.nn.model
-_SIZE), the arguments
-being the words the kernels read (ulearn.backend conv_s8 / gemm_s8, ulearn.nn.layers pool / softmax /
-depthwise_conv), in an array('h') when every word fits 16 bits (else 'i'). On ports with 31-bit small
-ints (ulearn.fixedpoint.LIMBS) each weighted record (and softmax) is followed by its multipliers'
-16-bit halves. No tuple and no memoryview per layer: kernels take whole buffers and offsets.
+_SIZE), the arguments being the words the kernels read (ulearn.backend conv_s8 / gemm_s8,
+ulearn.nn.layers pool / depthwise_conv, ulearn.nn._softmax softmax), in an array('h') when every word
+fits 16 bits (else 'i'). On ports with 31-bit small ints (ulearn.fixedpoint.LIMBS) each weighted record
+(and softmax) is followed by its multipliers' 16-bit halves. No tuple and no memoryview per layer:
+kernels take whole buffers and offsets.
 """
 
 from array import array

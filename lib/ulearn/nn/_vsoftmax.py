@@ -16,7 +16,7 @@ _E = array("i", [0])  # _exp's result: a viper function returning an int >= 2^30
 
 @micropython.viper
 def _exp(d: int, q, mult0: int, ls: int, dmin: int, res):
-    # res[0] = Q0.31 exp(-d) of TFLite's int8 softmax (ulearn.nn.layers.softmax_exp): input multiplier
+    # res[0] = Q0.31 exp(-d) of TFLite's int8 softmax (ulearn.nn._softmax.softmax_exp): input multiplier
     # q[mult0], left shift ls, diff_min dmin; 0 below diff_min. Every product is a
     # SaturatingRoundingDoublingHighMul of two int32 (none INT32_MIN here) in 16-bit limbs; the operands
     # of step k are chosen in the loop (a state machine: one copy of the limb code).
@@ -124,7 +124,7 @@ def _exp(d: int, q, mult0: int, ls: int, dmin: int, res):
 
 @micropython.viper
 def softmax(x, act, q, prog, p: int, wide: int):
-    """TFLite int8 softmax (ulearn.nn.layers.softmax) with the program words prog[p:] ('i' if `wide`,
+    """TFLite int8 softmax (ulearn.nn._softmax.softmax) with the program words prog[p:] ('i' if `wide`,
     else 'h'); n < 4096."""
     px = ptr8(x)
     po = ptr8(act)
@@ -178,7 +178,7 @@ def softmax(x, act, q, prog, p: int, wide: int):
     clz = 32 - nb
     bits = 35 - clz                                     # 12 - clz + 23, in [23, 34]
     a = (total << clz) & low31                          # total << clz minus 2^31, in [0, 2^31)
-    # gemmlowp one_over_one_plus_x_for_x_in_0_1 (as ulearn.nn.layers._one_over_one_plus): 7 products
+    # gemmlowp one_over_one_plus_x_for_x_in_0_1 (as ulearn.nn._softmax._one_over_one_plus): 7 products
     half = b30 + (a >> 1)
     x_ = 0
     pm = 0

@@ -9,7 +9,7 @@
 Loading validates every length, shape and range of the blob (``ulearn.nn.format``) before it
 allocates, then allocates once: the activation arena (static plan from the host, im2col scratch at
 its end), one int8 array (weights, then the per-channel shifts), one int32 array ``q`` (model words
-H_*, biases, multipliers) and the layer program ``g`` (per layer ``[op, next, kernel words...]``, int16
+H_*, biases, multipliers) and the layer program ``g`` (per layer ``[op, kernel words...]``, int16
 words when they fit; see ulearn.nn._alloc). Kernels take whole buffers and read their arguments from
 the program, so a model holds no tuple or memoryview per layer. A raw blob file (``ulearn.load("m.ulb")``,
 ``ulearn.nn.load_raw``) is read section by section straight into those arrays and the metadata
