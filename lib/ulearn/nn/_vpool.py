@@ -1,8 +1,8 @@
-# ruff: noqa: F821 - ptr8/ptr32 are viper built-ins
+# ruff: noqa: F821 - ptr8/ptr16/ptr32 are viper built-ins
 """Max/average pooling in viper (used when the backend is viper, or native without C pooling): the
 same integers as ulearn.nn.layers.pool, from the same layer program words (made and checked at load).
-The softmax has no viper version: ulearn.nn._softmax.softmax allocates nothing on 64-bit ports and
-ulearn.nn._slimbs.softmax_limbs nothing on 32-bit ones, for 4-10 classes in a few microseconds.
+The softmax is elsewhere: ulearn.nn._softmax (Python, allocates nothing on 64-bit ports) and, on ports
+with 31-bit small ints, ulearn.nn._vsoftmax (viper) or ulearn.nn._slimbs (Python limbs).
 """
 
 import micropython
