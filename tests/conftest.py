@@ -9,6 +9,7 @@ MicroPython run is its own interpreter with a capped heap: 256 KB unless the mod
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -103,6 +104,41 @@ def pytest_collect_file(parent, file_path: Path):
     if file_path.parent == DEVICE_TESTS and file_path.name.startswith("test_") and file_path.suffix == ".py":
         return MicroPythonFile.from_parent(parent, path=file_path)
     return None
+
+
+# The 32-bit (i686) unix MicroPython: 31-bit small ints and 4-byte words, like most boards
+MICROPYTHON32 = Path(os.environ.get("ULEARN_MICROPYTHON32") or ROOT / ".cache" / "micropython-i686" / "micropython")
+
+
+@pytest.fixture
+def micropython32() -> str:
+    """Path of the 32-bit unix MicroPython ($ULEARN_MICROPYTHON32, else .cache/micropython-i686/micropython);
+    the test skips when it is absent."""
+    if not MICROPYTHON32.exists():
+        pytest.skip("no 32-bit MicroPython: set ULEARN_MICROPYTHON32 or run make micropython-32bit MPY_DIR=...")
+    return str(MICROPYTHON32)
+
+
+_RUN_MODULE_TESTS = """
+import sys, {module} as m
+print(sys.maxsize)
+for name in sorted(dir(m)):
+    if name.startswith('test_'):
+        getattr(m, name)()
+        print(name)
+"""
+
+
+@pytest.fixture
+def device_tests_32(micropython32):
+    """`device_tests_32(module, compiled)`: run every test_* of tests/device/<module>.py in the 32-bit
+    MicroPython (x86 .mpy when `compiled`, 512 KB heap); checks the words are 32-bit and returns the names run."""
+    def run(module: str, compiled: bool) -> list[str]:
+        out = unixport.run(_RUN_MODULE_TESTS.format(module=module), micropython=micropython32, arch="x86",
+                           compiled=compiled, heap="512k", path=[DEVICE_TESTS]).stdout.split()
+        assert out[0] == str(2**31 - 1), out
+        return out[1:]
+    return run
 
 
 @pytest.fixture

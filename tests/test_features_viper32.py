@@ -8,8 +8,6 @@ Needs a 32-bit unix MicroPython: $ULEARN_MICROPYTHON32 or .cache/micropython-i68
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,32 +16,13 @@ from ulearn_host import REPO_ROOT, unixport
 from ulearn_host import features as F
 from ulearn_host.data import load_dataset
 
-EXE = Path(os.environ.get("ULEARN_MICROPYTHON32") or REPO_ROOT / ".cache" / "micropython-i686" / "micropython")
 ALL = ("mean", "std", "rms", "min", "max", "ptp", "skew", "kurt", "zcr", "dom", "centroid", "band")
 
 
-def _exe() -> str:
-    if not EXE.exists():
-        pytest.skip("no 32-bit MicroPython: set ULEARN_MICROPYTHON32 or run make micropython-32bit MPY_DIR=...")
-    return str(EXE)
-
-
-RUN_TESTS = """
-import sys, test_features_viper as m
-print(sys.maxsize)
-for name in sorted(dir(m)):
-    if name.startswith('test_'):
-        getattr(m, name)()
-        print(name)
-"""
-
-
 @pytest.mark.parametrize("compiled", [False, True], ids=["source", "mpy-x86"])
-def test_device_viper_tests_pass_on_32_bit_words(compiled):
-    out = unixport.run(RUN_TESTS, micropython=_exe(), arch="x86", compiled=compiled, heap="512k",
-                       path=[REPO_ROOT / "tests" / "device"]).stdout.split()
-    assert out[0] == str(2**31 - 1)
-    assert len(out) == 5 and all(n.startswith("test_") for n in out[1:]), out
+def test_device_viper_tests_pass_on_32_bit_words(compiled, device_tests_32):
+    names = device_tests_32("test_features_viper", compiled)
+    assert len(names) == 4 and all(n.startswith("test_") for n in names), names
 
 
 DEVICE_RUN = """
@@ -62,8 +41,7 @@ with open('windows.bin', 'rb') as f:
 """
 
 
-def test_real_windows_equal_the_host_on_32_bit_words(tmp_path):
-    exe = _exe()
+def test_real_windows_equal_the_host_on_32_bit_words(tmp_path, micropython32):
     bm = load_dataset("basicmotions")
     fan = load_dataset("fan-sim")
     cases = [(F.make_spec(bm.X, bm.rate_hz, features=ALL, bands_hz=[0.3, 1, 2.5, 5.01], magnitude=3),
@@ -75,7 +53,7 @@ def test_real_windows_equal_the_host_on_32_bit_words(tmp_path):
         host = F.compute(Xq, spec, check_saturation=False)
         (tmp_path / "spec.json").write_text(json.dumps(spec.to_dict()))
         (tmp_path / "windows.bin").write_bytes(np.ascontiguousarray(Xq, dtype="<i2").tobytes())
-        out = unixport.run(DEVICE_RUN, micropython=exe, arch="x86", compiled=True, cwd=tmp_path).stdout
+        out = unixport.run(DEVICE_RUN, micropython=micropython32, arch="x86", compiled=True, cwd=tmp_path).stdout
         dev = np.array([json.loads(line) for line in out.splitlines() if line.startswith("[")])
         assert dev.shape == host.shape
         assert (dev == host).all(), np.argwhere(dev != host)[:5]

@@ -7,20 +7,13 @@ Needs a 32-bit unix MicroPython: $ULEARN_MICROPYTHON32 or .cache/micropython-i68
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from ulearn_host import REPO_ROOT, unixport
 
-EXE = Path(os.environ.get("ULEARN_MICROPYTHON32") or REPO_ROOT / ".cache" / "micropython-i686" / "micropython")
-
-
-def test_viper_on_32_bit_words_matches_reference(monkeypatch):
-    if not EXE.exists():
-        pytest.skip("no 32-bit MicroPython: set ULEARN_MICROPYTHON32 or run make micropython-32bit MPY_DIR=...")
-    monkeypatch.setenv("ULEARN_MICROPYTHON", str(EXE))
+def test_viper_on_32_bit_words_matches_reference(monkeypatch, micropython32):
+    monkeypatch.setenv("ULEARN_MICROPYTHON", micropython32)
     monkeypatch.delenv("ULEARN_BACKEND", raising=False)
     code = ("import sys, backend_cases\nfrom ulearn import backend\nprint(sys.maxsize, backend.NAME)\n"
             "backend_cases.check('viper')\nprint('checked')")
@@ -30,12 +23,10 @@ def test_viper_on_32_bit_words_matches_reference(monkeypatch):
         assert out == [str(2**31 - 1), "viper", "checked"], out
 
 
-def test_x86_native_module_on_32_bit_interpreter(monkeypatch, tmp_path):
+def test_x86_native_module_on_32_bit_interpreter(monkeypatch, tmp_path, micropython32):
     # mp_int_t is 32-bit here: exact int64 results (dot_q15) must come back as big integers
     import shutil
     import subprocess
-    if not EXE.exists():
-        pytest.skip("no 32-bit MicroPython: set ULEARN_MICROPYTHON32 or run make micropython-32bit MPY_DIR=...")
     from test_native_natmod import NATIVE, mpy_dir
     tree = mpy_dir()
     if tree is None:
@@ -46,7 +37,7 @@ def test_x86_native_module_on_32_bit_interpreter(monkeypatch, tmp_path):
                            "dist"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     shutil.copy(sorted((NATIVE / "dist").glob("x86_*/ulearn_native.mpy"))[-1], tmp_path / "ulearn_native.mpy")
-    monkeypatch.setenv("ULEARN_MICROPYTHON", str(EXE))
+    monkeypatch.setenv("ULEARN_MICROPYTHON", micropython32)
     monkeypatch.delenv("ULEARN_BACKEND", raising=False)
     code = ("import backend_cases\nfrom array import array\nfrom ulearn import backend\nimport ulearn_native as n\n"
             "print(backend.NAME)\nbackend_cases.check('native')\n"

@@ -9,8 +9,6 @@ Needs a 32-bit unix MicroPython: $ULEARN_MICROPYTHON32 or .cache/micropython-i68
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,31 +20,10 @@ from ulearn_host import features as feat
 from ulearn_host.data import load_dataset
 from ulearn_host.train import svm as trainer
 
-EXE = Path(os.environ.get("ULEARN_MICROPYTHON32") or REPO_ROOT / ".cache" / "micropython-i686" / "micropython")
-
-
-def _exe() -> str:
-    if not EXE.exists():
-        pytest.skip("no 32-bit MicroPython: set ULEARN_MICROPYTHON32 or run make micropython-32bit MPY_DIR=...")
-    return str(EXE)
-
-
-RUN_TESTS = """
-import sys, test_svm_viper as m
-print(sys.maxsize)
-for name in sorted(dir(m)):
-    if name.startswith('test_'):
-        getattr(m, name)()
-        print(name)
-"""
-
-
 @pytest.mark.parametrize("compiled", [False, True], ids=["source", "mpy-x86"])
-def test_device_svm_viper_tests_pass_on_32_bit_words(compiled):
-    out = unixport.run(RUN_TESTS, micropython=_exe(), arch="x86", compiled=compiled, heap="512k",
-                       path=[REPO_ROOT / "tests" / "device"]).stdout.split()
-    assert out[0] == str(2**31 - 1)
-    assert len(out) == 6 and all(n.startswith("test_") for n in out[1:]), out
+def test_device_svm_viper_tests_pass_on_32_bit_words(compiled, device_tests_32):
+    names = device_tests_32("test_svm_viper", compiled)
+    assert len(names) == 5 and all(n.startswith("test_") for n in names), names
 
 
 BOTH_PATHS = """
@@ -71,15 +48,14 @@ print(json.dumps(res))
 
 
 @pytest.mark.parametrize("kind", ["svm", "linear-svm", "ocsvm"])
-def test_basicmotions_models_viper_equals_python_on_32_bit_words(kind, tmp_path):
-    exe = _exe()
+def test_basicmotions_models_viper_equals_python_on_32_bit_words(kind, tmp_path, micropython32):
     ds = load_dataset("basicmotions")
     blob, _, _ = trainer.fit(ds, kind)
     spec = parse(fmt.Blob(blob).section(fmt.TAG_FEATURES))
     F = feat.features_from_floats(np.concatenate([ds.X, ds.X_test]), spec)
     (tmp_path / "m.ulb").write_bytes(blob)
     (tmp_path / "f.bin").write_bytes(np.ascontiguousarray(F, dtype="<i2").tobytes())
-    res = json.loads(unixport.run(BOTH_PATHS, micropython=exe, arch="x86", compiled=True, cwd=tmp_path,
+    res = json.loads(unixport.run(BOTH_PATHS, micropython=micropython32, arch="x86", compiled=True, cwd=tmp_path,
                                   heap="512k").stdout.strip().splitlines()[-1])
     assert len(res) == len(F) == 80
     assert all(a == b and same for a, b, same in res), [r for r in res if not (r[0] == r[1] and r[2])][:3]
