@@ -73,15 +73,6 @@ def missing() -> str | None:
     return None
 
 
-def device_files(*folders: tuple[Path, str]) -> dict[str, bytes]:
-    """path on the device -> source bytes, for every .py under each (host folder, device prefix)."""
-    out = {}
-    for folder, prefix in folders:
-        for p in sorted(folder.rglob("*.py")):
-            out[prefix + "/" + p.relative_to(folder).as_posix()] = p.read_bytes()
-    return out
-
-
 def run(code: str, files: dict[str, bytes], timeout: float = 300, icount: bool = False) -> str:
     """Boot the firmware, mount `files` at /lib, run `code`; returns its output (BoardExecError on error)."""
     extra = ["-icount", "shift=0"] if icount else []
