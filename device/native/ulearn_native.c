@@ -209,6 +209,15 @@ static void need_region(size_t len, int32_t off, int64_t count, const char *name
     }
 }
 
+/* the per-channel shifts (w[shift0..]), multipliers (q[mult0..]) and bias (q[bias0..], -1: none) of n channels */
+static void need_channels(size_t w_len, size_t q_len, int32_t bias0, int32_t mult0, int32_t shift0, int32_t n) {
+    need_region(w_len, shift0, n, "w (shifts)");
+    need_region(q_len, mult0, n, "q (mult)");
+    if (bias0 != -1) {
+        need_region(q_len, bias0, n, "q (bias)");
+    }
+}
+
 static void need_dims(const int32_t *w, int first, int last) {
     for (int i = first; i <= last; i++) {
         if (w[i] < 0) {
@@ -233,11 +242,7 @@ static mp_obj_t ul_py_gemm_s8(size_t n_args, const mp_obj_t *args) {
     need_region(x_len, g[0], (int64_t)m * k, "x (a)");
     need_region(act_len, g[1], (int64_t)m * n, "act (out)");
     need_region(w_len, g[2], (int64_t)n * k, "w (b)");
-    need_region(w_len, g[5], n, "w (shifts)");
-    need_region(q_len, g[4], n, "q (mult)");
-    if (g[3] != -1) {
-        need_region(q_len, g[3], n, "q (bias)");
-    }
+    need_channels(w_len, q_len, g[3], g[4], g[5], n);
     const int32_t *mult = q + g[4];
     const int8_t *shift = w + g[5];
     int st = ul_gemm_s8(x + g[0], w + g[2], g[3] == -1 ? NULL : q + g[3], mult, shift, act + g[1], m, n, k,
@@ -271,11 +276,7 @@ static mp_obj_t ul_py_conv_s8(size_t n_args, const mp_obj_t *args) {
     need_region(act_len, c[1], rows * out_c, "act (out)");
     need_region(act_len, c[2], c[3], "act (col)");
     need_region(w_len, c[4], row * out_c, "w");
-    need_region(w_len, c[7], out_c, "w (shifts)");
-    need_region(q_len, c[6], out_c, "q (mult)");
-    if (c[5] != -1) {
-        need_region(q_len, c[5], out_c, "q (bias)");
-    }
+    need_channels(w_len, q_len, c[5], c[6], c[7], out_c);
     const int32_t *mult = q + c[6];
     const int8_t *shift = w + c[7];
     int st = ul_conv_s8(x + c[0], w + c[4], c[5] == -1 ? NULL : q + c[5], mult, shift, act + c[1], act + c[2],
