@@ -106,29 +106,21 @@ def pool(x, act, g, p):
     if is_max and in_h == 1 and pad_left == 0 and s_w == k_w:  # 1-D, non-overlapping: the usual
         step = k_w * c
         tail = in_w - (out_w - 1) * k_w  # taps of the last window (>= 1: load refuses windows outside
-        end = x0 + out_w * step           # the input); < k_w when SAME pads the end of the row
-        if tail < k_w:
-            end -= step
+        taps = k_w                        # the input); < k_w when SAME pads the end of the row
+        last = out_w - 1
         q0 = x0
-        while q0 < end:  # not range(0, end, step): a variable step makes a range object per call
+        for i in range(out_w):
+            if i == last and tail < taps:  # the short last window: its taps past the row are padding
+                taps = tail
             for t in range(q0, q0 + c):
                 acc = x[t]
-                for _ in range(1, k_w):
+                for _ in range(1, taps):
                     t += c
                     if x[t] > acc:
                         acc = x[t]
                 act[o] = act_min if acc < act_min else (act_max if acc > act_max else acc)
                 o += 1
             q0 += step
-        if tail < k_w:  # the short last window: its taps past the row are padding, skipped
-            for t in range(q0, q0 + c):
-                acc = x[t]
-                for _ in range(1, tail):
-                    t += c
-                    if x[t] > acc:
-                        acc = x[t]
-                act[o] = act_min if acc < act_min else (act_max if acc > act_max else acc)
-                o += 1
         return
     for oy in range(out_h):
         y0 = oy * s_h - pad_top
