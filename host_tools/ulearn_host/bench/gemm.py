@@ -37,10 +37,7 @@ a = array('b', [((i * 37) %% 256) - 128 for i in range(M * K)])
 w = array('b', [((i * 91 + 7) %% 256) - 128 for i in range(N * K)] + [-9] * N)
 q = array('i', [(j * 1237) - 9000 for j in range(N)] + [1395864371 + j * 1000 for j in range(N)])
 g = array('i', [0, 0, 0, 0, N, N * K, M, N, K, 3, 0, -5, -128, 127])
-try:
-    from ulearn.fixedpoint import LIMBS
-except ImportError:
-    LIMBS = False
+from ulearn.fixedpoint import LIMBS
 if LIMBS:
     from ulearn._limbs import halves
     for j in range(N):
