@@ -239,14 +239,20 @@ def pool_random_check(lib_path: str, cases: int, seed: int) -> int:
     return with_python
 
 
-def test_pooling_random_layers_under_asan_and_ubsan():
-    lib = native.build(sanitize=True)
-    code = ("import sys; sys.path.insert(0, %r); import test_native_kernel as t; "
-            "print('OK pooling', t.pool_random_check(%r, 1500, 11))" % (str(native.REPO_ROOT / "tests"), str(lib)))
+def _under_sanitizers(check: str, cases: int, seed: int, extra: list[str] | None = None) -> int:
+    """test_native_kernel.<check>(lib, cases, seed) on a sanitizer build, in a fresh Python with libasan
+    preloaded; asserts it ran clean and returns what the check returned."""
+    lib = native.build(sanitize=True, extra=extra)
+    code = ("import sys; sys.path.insert(0, %r); import test_native_kernel as t; print('OK', t.%s(%r, %d, %d))"
+            % (str(native.REPO_ROOT / "tests"), check, str(lib), cases, seed))
     proc = subprocess.run([sys.executable, "-c", code], env=native.sanitizer_env(), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert int(proc.stdout.split("OK pooling")[1]) > 2500   # most cases also equal the Python runtime
+    return int(proc.stdout.split("OK ")[-1])
+
+
+def test_pooling_random_layers_under_asan_and_ubsan():
+    assert _under_sanitizers("pool_random_check", 1500, 11) > 2500   # most cases also equal the Python runtime
 
 
 def test_pooling_microcontroller_c_path_and_fan_layers():
@@ -383,13 +389,7 @@ def layers_random_check(lib_path: str, cases: int, seed: int) -> int:
 @pytest.mark.parametrize("extra", [[], ["-DUL_FORCE_PORTABLE"]], ids=["host-simd", "host-portable"])
 def test_wide_layers_under_asan_and_ubsan(extra):
     # host-simd: SSE2 on x86-64; host-portable: the plain C that AArch64 hosts compile (no intrinsics)
-    lib = native.build(sanitize=True, extra=extra)
-    code = ("import sys; sys.path.insert(0, %r); import test_native_kernel as t; "
-            "print('OK layers', t.layers_random_check(%r, 150, 21))" % (str(native.REPO_ROOT / "tests"), str(lib)))
-    proc = subprocess.run([sys.executable, "-c", code], env=native.sanitizer_env(), capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert "OK layers 150" in proc.stdout
+    assert _under_sanitizers("layers_random_check", 150, 21, extra) == 150
 
 
 def test_small_random_cases_on_the_host_portable_path_under_sanitizers():
@@ -471,13 +471,7 @@ def softmax_random_check(lib_path: str, cases: int, seed: int) -> int:
 
 
 def test_softmax_random_rows_equal_python_runtime_under_asan_and_ubsan():
-    lib = native.build(sanitize=True)
-    code = ("import sys; sys.path.insert(0, %r); import test_native_kernel as t; "
-            "print('OK softmax', t.softmax_random_check(%r, 3000, 21))" % (str(native.REPO_ROOT / "tests"), str(lib)))
-    proc = subprocess.run([sys.executable, "-c", code], env=native.sanitizer_env(), capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert int(proc.stdout.split("OK softmax")[1]) == 3000
+    assert _under_sanitizers("softmax_random_check", 3000, 21) == 3000
 
 
 def test_softmax_every_shift_and_the_longest_row():
