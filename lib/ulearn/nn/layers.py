@@ -106,11 +106,12 @@ def pool(x, act, g, p):
     if is_max and in_h == 1 and pad_left == 0 and s_w == k_w:  # 1-D, non-overlapping: the usual
         step = k_w * c
         tail = in_w - (out_w - 1) * k_w  # taps of the last window (>= 1: load refuses windows outside
-        taps = k_w                        # the input); < k_w when SAME pads the end of the row
-        last = out_w - 1
+        end = x0 + out_w * step           # the input); < k_w when SAME pads the end of the row
+        short = end - step if tail < k_w else end  # the short last window's start (none: end)
+        taps = k_w
         q0 = x0
-        for i in range(out_w):
-            if i == last and tail < taps:  # the short last window: its taps past the row are padding
+        while q0 < end:  # not range(0, end, step): a variable step makes a range object per call
+            if q0 == short:  # the short last window: its taps past the row are padding, skipped
                 taps = tail
             for t in range(q0, q0 + c):
                 acc = x[t]
