@@ -27,6 +27,7 @@ _SPEED = r"""
 import gc, json, time, sys
 from array import array
 import ulearn, ulearn.nn
+from ulearn.nn.format import OP_RESHAPE
 from ulearn.nn.model import run_layer
 backend = sys.modules['ulearn.backend']
 REPEAT = {repeat}
@@ -59,7 +60,7 @@ for name in {names!r}:
                     run_layer(m, p, src)
                 best = min(best, time.ticks_diff(time.ticks_us(), t) / REPEAT)
             layer_us.append(best)
-            if op != 6:  # a reshape passes its input on
+            if op != OP_RESHAPE:  # a reshape passes its input on
                 src = m._arena
         entry['backends'][b] = {{'us': us, 'layer_us': layer_us, 'output': bytes(m.output).hex()}}
     entry['layers'] = [l[0] for l in m.info()['layers']]

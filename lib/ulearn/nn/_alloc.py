@@ -107,9 +107,8 @@ def _place(source, sec, path, nch, ints, w, wbase, wlen):
 def build(self, source, plan, arena, sec, path):
     """Make the arrays and the layer program of a checked model (`plan` from ulearn.nn._load.check,
     `arena` its int8 arena (followed by room for the weights unless they are used in place), `sec` its
-    sections: memoryviews,
-    or (file offset, length) when `path` names the raw blob file) into `self`; BlobError saying how many
-    bytes it needs when they do not fit."""
+    sections: memoryviews, or (file offset, length) when `path` names the raw blob file) into `self`;
+    BlobError saying how many bytes it needs when they do not fit."""
     try:
         _alloc(self, source, plan, arena, sec, path)
     except MemoryError:

@@ -134,7 +134,7 @@ def _sat_shl_limbs(h, lo, e):
 
 def softmax_limbs(x, act, q, g, p, h):
     """softmax (same program words, same bytes) with every intermediate below 2^30: for ports with
-    31-bit small ints; g[h], g[h + 1] are the input multiplier's halves (ulearn.fixedpoint.halves)."""
+    31-bit small ints; g[h], g[h + 1] are the input multiplier's halves (ulearn._limbs.halves)."""
     x0 = g[p]
     o = g[p + 1]
     n = g[p + 2]
